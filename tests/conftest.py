@@ -1,0 +1,19 @@
+"""Shared fixtures: the toy body and its files are generated into temporary folders, never committed."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from tfhybrid.synthetic.model_files import write_model_files  # noqa: E402
+from tfhybrid.synthetic.toybody import make_toy_body  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def toy():
+    return make_toy_body(seed=0)
+
+
+@pytest.fixture(scope="session")
+def model_files(toy, tmp_path_factory):
+    return write_model_files(toy, str(tmp_path_factory.mktemp("world")))

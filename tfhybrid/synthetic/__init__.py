@@ -1,0 +1,1 @@
+"""The synthetic world: toy body model, its charts and files, rendering."""

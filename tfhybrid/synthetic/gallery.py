@@ -1,0 +1,116 @@
+"""Poses the toy body through the `SMPL` layer and draws the meshes: a picture to check by eye.
+
+    python -m tfhybrid.synthetic.gallery --out out/quickstart/poses.png
+"""
+import os
+
+import cv2
+import numpy as np
+from absl import app, flags
+
+from tfhybrid import conventions
+from tfhybrid.bodymodel import atomic_write
+from tfhybrid.synthetic import render
+from tfhybrid.synthetic.toybody import make_toy_body
+
+# One colour per DensePose part (I = 1..24), left/right pairs in related hues.
+PART_COLORS = np.array([
+    [0.55, 0.55, 0.60], [0.65, 0.65, 0.72], [0.95, 0.75, 0.55], [0.85, 0.65, 0.45], [0.35, 0.25, 0.20],
+    [0.45, 0.32, 0.25], [0.20, 0.45, 0.80], [0.20, 0.70, 0.55], [0.15, 0.35, 0.70], [0.15, 0.60, 0.45],
+    [0.35, 0.55, 0.90], [0.35, 0.80, 0.65], [0.30, 0.45, 0.85], [0.30, 0.75, 0.60], [0.90, 0.45, 0.30],
+    [0.85, 0.30, 0.45], [0.80, 0.40, 0.25], [0.75, 0.25, 0.40], [0.95, 0.60, 0.35], [0.90, 0.45, 0.60],
+    [0.90, 0.55, 0.30], [0.85, 0.40, 0.55], [0.95, 0.80, 0.65], [0.90, 0.75, 0.60]])
+
+
+def named_poses(mean_pose):
+    """A few recognisable poses, (N, 72) axis-angle, built on the mean pose."""
+    names = conventions.SMPL_JOINTS
+
+    def pose(**joints):
+        p = mean_pose.reshape(24, 3).copy()
+        for name, value in joints.items():
+            p[names.index(name)] = value
+        return p.reshape(72)
+
+    return {
+        "mean": mean_pose.copy(),
+        "walking": pose(left_hip=(-0.5, 0, 0.05), right_hip=(0.4, 0, -0.05), right_knee=(0.7, 0, 0),
+                        left_knee=(0.2, 0, 0), left_shoulder=(0.4, 0, -1.2), right_shoulder=(-0.4, 0, 1.2)),
+        "reaching": pose(right_shoulder=(0, 1.3, 0.2), right_elbow=(0, 0.2, 0), left_shoulder=(0, 0, -1.2),
+                         spine2=(0.15, 0.2, 0)),
+        "sitting": pose(left_hip=(-1.5, 0, 0.1), right_hip=(-1.5, 0, -0.1), left_knee=(1.5, 0, 0),
+                        right_knee=(1.5, 0, 0), left_shoulder=(0.2, 0.6, -1.0), right_shoulder=(0.2, -0.6, 1.0),
+                        left_elbow=(0, -1.2, 0), right_elbow=(0, 1.2, 0)),
+        "crouching": pose(left_hip=(-2.0, 0, 0.2), right_hip=(-2.0, 0, -0.2), left_knee=(2.3, 0, 0),
+                          right_knee=(2.3, 0, 0), left_ankle=(-0.3, 0, 0), right_ankle=(-0.3, 0, 0),
+                          spine1=(0.3, 0, 0), left_shoulder=(0, 1.0, -0.4), right_shoulder=(0, -1.0, 0.4)),
+    }
+
+
+def _yaw(pose, angle):
+    """Turns the body about the image's vertical axis by composing with the root rotation."""
+    from scipy.spatial.transform import Rotation
+
+    p = pose.reshape(24, 3).copy()
+    p[0] = (Rotation.from_rotvec([0.0, angle, 0.0]) * Rotation.from_rotvec(p[0])).as_rotvec()
+    return p.reshape(72)
+
+
+def draw_body(vertices, faces, face_parts, size=224, fill=0.85, distance=3.2, light=(0.3, -0.5, -1.0)):
+    """Renders one posed body (in the camera-aligned frame, y down) centred in a square image,
+    its larger extent filling `fill` of the image.
+
+    Returns:
+      (size, size, 3) uint8 RGB.
+    """
+    centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
+    v = vertices - centre + np.array([0.0, 0.0, distance])
+    extent = np.max(v[:, :2].max(axis=0) - v[:, :2].min(axis=0))
+    focal = fill * size * (distance - np.ptp(v[:, 2]) / 2.0) / extent
+    px = v[:, :2] / v[:, 2:3] * focal + size / 2.0
+    face_id, _, _ = render.rasterize(px, v[:, 2], faces, size, size)
+    colors = PART_COLORS[face_parts - 1]
+    image, mask = render.shade(face_id, colors, render.face_normals(v, faces), light)
+    background = np.linspace(0.93, 0.80, size)[:, None, None] * np.ones((size, size, 3))
+    image = np.where(mask[..., None], image, background)
+    return (image * 255).round().astype(np.uint8)
+
+
+def gallery(seed=0, size=224):
+    """(2 * size, N * size, 3) uint8: named poses, front view on top, turned view below."""
+    from tfhybrid.layers import SMPL
+
+    toy = make_toy_body(seed)
+    layer = SMPL(toy.model)
+    poses = named_poses(toy.mean_pose)
+    stacked = np.stack([p for p in poses.values()] + [_yaw(p, 0.9) for p in poses.values()]).astype(np.float32)
+    betas = np.zeros((stacked.shape[0], 10), np.float32)
+    betas[[1, 6], 0] = (1.5, -1.5)
+    betas[[2, 7], 1] = (2.0, -1.0)
+    vertices = layer(betas, stacked)["vertices"].numpy()
+    panels = [draw_body(v, toy.model.faces, toy.charts.face_parts, size) for v in vertices]
+    n = len(poses)
+    rows = [np.concatenate(panels[r * n:(r + 1) * n], axis=1) for r in range(2)]
+    sheet = np.concatenate(rows, axis=0)
+    for i, name in enumerate(poses):
+        cv2.putText(sheet, name, (i * size + 6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
+    return sheet
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("out", "out/quickstart/poses.png", "PNG to write.")
+flags.DEFINE_integer("seed", 0, "Toy-body seed.")
+
+
+def main(_):
+    sheet = gallery(FLAGS.seed)
+    def write(tmp):
+        if not cv2.imwrite(tmp, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {FLAGS.out}")
+
+    atomic_write(FLAGS.out, write)
+    print(f"wrote {FLAGS.out} ({sheet.shape[1]}x{sheet.shape[0]})")
+
+
+if __name__ == "__main__":
+    app.run(main)
