@@ -10,12 +10,12 @@ Sizes are read from the file, never assumed: the synthetic toy body is smaller t
 import dataclasses
 import os
 import pickle
-import tempfile
 import zipfile
 
 import numpy as np
 import scipy.sparse
 
+from tfhybrid.fileio import atomic_write, write_npz
 from tfhybrid.safe_pickle import UnsafePickleError, load_legacy_pickle
 
 # Extra regressor name -> key in SMPL-style files.
@@ -239,23 +239,6 @@ def load_regressor(path, num_vertices):
     return array
 
 
-def atomic_write(path, write):
-    """Calls `write(tmp_path)` and renames the result onto `path`, so no half-written file remains."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    suffix = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def body_model_arrays(model):
     """The model as SMPL-keyed arrays (dense; `kintree_table` row 1 holds the joint ids)."""
     num_j = model.num_joints
@@ -274,8 +257,7 @@ def save_body_model(model, path):
     """Writes the canonical `.npz` (SMPL key names, dense float32 arrays, -1 root parent)."""
     if not os.fspath(path).endswith(".npz"):
         raise ValueError(f"save_body_model writes .npz files; got {path}")
-    arrays = body_model_arrays(model)
-    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
+    write_npz(path, body_model_arrays(model))
 
 
 def load_mean_params(path):
@@ -303,7 +285,7 @@ def save_mean_params(path, pose, shape):
 
     def write(tmp):
         with h5py.File(tmp, "w") as f:
-            f.create_dataset("pose", data=np.asarray(pose, dtype=np.float64))
-            f.create_dataset("shape", data=np.asarray(shape, dtype=np.float64))
+            f.create_dataset("pose", data=np.asarray(pose, dtype=np.float64), track_times=False)
+            f.create_dataset("shape", data=np.asarray(shape, dtype=np.float64), track_times=False)
 
     atomic_write(path, write)

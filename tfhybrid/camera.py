@@ -14,11 +14,13 @@ Frames and units:
 Functions accept numpy arrays or TF tensors (batched over leading dims) and return the same kind.
 """
 import numpy as np
-import tensorflow as tf
 
 
 def _stack(values, axis=-1):
-    if any(tf.is_tensor(v) for v in values):
+    # TensorFlow is imported only for TF inputs, so numpy users (data tools, workers) never load it.
+    if any(type(v).__module__.startswith("tensorflow") for v in values):
+        import tensorflow as tf
+
         return tf.stack(values, axis=axis)
     return np.stack(values, axis=axis)
 

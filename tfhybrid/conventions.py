@@ -30,10 +30,16 @@ COCO_JOINTS = (
 )
 
 # Order of the rows of SPIN's J_regressor_h36m.npy (rows 1-3 lie at +x, i.e. on the subject's left).
+# Names follow SPIN's placement of these joints in its 24-joint superset (thorax -> "neck").
 H36M_JOINTS = (
     "pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle",
-    "spine", "thorax", "jaw", "head_top", "left_shoulder", "left_elbow", "left_wrist",
+    "spine", "neck", "jaw", "head_h36m", "left_shoulder", "left_elbow", "left_wrist",
     "right_shoulder", "right_elbow", "right_wrist",
+)
+
+# SPIN's 24-joint superset used by its .npz files (`part`, `S`): LSP-14 first.
+SPIN24_JOINTS = LSP_JOINTS + (
+    "pelvis", "thorax", "spine", "jaw", "head_h36m", "nose", "left_eye", "right_eye", "left_ear", "right_ear",
 )
 
 # 3DPW's poses2d rows (OpenPose COCO-18).
@@ -49,6 +55,7 @@ JOINT_SETS = {
     "lsp": LSP_JOINTS,
     "coco": COCO_JOINTS,
     "h36m": H36M_JOINTS,
+    "spin24": SPIN24_JOINTS,
     "openpose18": OPENPOSE18_JOINTS,
 }
 

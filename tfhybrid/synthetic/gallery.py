@@ -9,7 +9,7 @@ import numpy as np
 from absl import app, flags
 
 from tfhybrid import conventions
-from tfhybrid.bodymodel import atomic_write
+from tfhybrid.fileio import write_image
 from tfhybrid.synthetic import render
 from tfhybrid.synthetic.toybody import make_toy_body
 
@@ -104,11 +104,7 @@ flags.DEFINE_integer("seed", 0, "Toy-body seed.")
 
 def main(_):
     sheet = gallery(FLAGS.seed)
-    def write(tmp):
-        if not cv2.imwrite(tmp, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {FLAGS.out}")
-
-    atomic_write(FLAGS.out, write)
+    write_image(FLAGS.out, sheet)
     print(f"wrote {FLAGS.out} ({sheet.shape[1]}x{sheet.shape[0]})")
 
 

@@ -11,13 +11,14 @@ Flavours of the SMPL pickle (`SMPL_PICKLE_FLAVOURS`):
 Also: the canonical `.npz`, `J_regressor_h36m.npy`, HMR's mean-parameter `.h5`, and DensePose's
 `UV_Processed.mat` / `UV_symmetry_transforms.mat` for the toy charts.
 """
+import io
 import os
 
 import numpy as np
-import scipy.io
 import scipy.sparse
 
-from tfhybrid.bodymodel import atomic_write, save_body_model, save_mean_params
+from tfhybrid.bodymodel import save_body_model, save_mean_params
+from tfhybrid.fileio import write_bytes, write_mat, write_npz
 from tfhybrid.synthetic.py2pickle import ChumpyArray, dumps_py2
 from tfhybrid.synthetic.toybody import chart_symmetry_tables
 
@@ -59,12 +60,7 @@ def smpl_pickle_dict(toy, flavour):
 def write_smpl_pickle(toy, path, flavour="official"):
     """Writes one SMPL pickle flavour (see the module docstring)."""
     protocol = 0 if flavour == "dechumpied" else 2
-    payload = dumps_py2(smpl_pickle_dict(toy, flavour), protocol=protocol)
-    def write(tmp):
-        with open(tmp, "wb") as f:
-            f.write(payload)
-
-    atomic_write(path, write)
+    write_bytes(path, dumps_py2(smpl_pickle_dict(toy, flavour), protocol=protocol))
 
 
 def write_uv_processed(charts, path):
@@ -76,7 +72,7 @@ def write_uv_processed(charts, path):
         "All_V_norm": charts.v.astype(np.float64).reshape(-1, 1),
         "All_vertices": (charts.body_vertex + 1).astype(np.uint32).reshape(1, -1),
     }
-    atomic_write(path, lambda tmp: scipy.io.savemat(tmp, arrays))
+    write_mat(path, arrays)
 
 
 def write_uv_symmetry(path):
@@ -88,7 +84,7 @@ def write_uv_symmetry(path):
         for i, table in enumerate(tables):
             cell[0, i] = table
         cells[key] = cell
-    atomic_write(path, lambda tmp: scipy.io.savemat(tmp, cells))
+    write_mat(path, cells)
 
 
 def write_model_files(toy, out_dir):
@@ -107,7 +103,9 @@ def write_model_files(toy, out_dir):
     save_body_model(toy.model, paths["npz"])
     paths["h36m_regressor"] = os.path.join(models, "J_regressor_h36m.npy")
     h36m = toy.model.extra_regressors["h36m"].astype(np.float64)
-    atomic_write(paths["h36m_regressor"], lambda tmp: np.save(tmp, h36m))
+    buffer = io.BytesIO()
+    np.save(buffer, h36m)
+    write_bytes(paths["h36m_regressor"], buffer.getvalue())
     paths["mean_params"] = os.path.join(models, "neutral_smpl_mean_params.h5")
     save_mean_params(paths["mean_params"], toy.mean_pose, np.zeros(10))
     paths["uv_processed"] = os.path.join(densepose, "UV_Processed.mat")

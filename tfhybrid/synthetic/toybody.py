@@ -388,9 +388,9 @@ def _joint_rows(seg):
         "nose": [(head.vertex(0.55, 0), 1.0)],
         "left_eye": [(head.vertex(0.73, 1), 1.0)], "right_eye": [(head.vertex(0.73, -1), 1.0)],
         "left_ear": [(head.vertex(0.64, n // 4), 1.0)], "right_ear": [(head.vertex(0.64, 3 * n // 4), 1.0)],
+        "head_h36m": [(head.top_pole, 1.0)],
         "jaw": [(head.vertex(0.45, 0), 1.0)],
         "spine": [(seg["torso"].ring_ids(_torso_t(0.5 * (_TORSO_Y["pelvis"] + _TORSO_Y["collar"]))), 1.0)],
-        "thorax": [(seg["torso"].ring_ids(_torso_t(_TORSO_Y["collar"])), 1.0)],
     })
     return rows
 

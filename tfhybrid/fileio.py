@@ -1,0 +1,86 @@
+"""Atomic, deterministic file writing: a reader never sees a half-written file, and the same
+content always gives the same bytes (no timestamps in archives)."""
+import io
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, written by tfhybrid"
+
+
+def atomic_write(path, write):
+    """Calls `write(tmp_path)` and renames the result onto `path`, so no half-written file remains."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_bytes(path, data):
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    atomic_write(path, write)
+
+
+def encode_image(image, ext, jpeg_quality=92):
+    """Encodes an (H, W, 3) RGB or (H, W) uint8 array as PNG or JPEG bytes (OpenCV, deterministic)."""
+    import cv2
+
+    array = np.asarray(image)
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(ext, array, params)
+    if not ok:
+        raise ValueError(f"could not encode an image of shape {array.shape} as {ext}")
+    return data.tobytes()
+
+
+def write_image(path, image, jpeg_quality=92):
+    """Writes an RGB (or single-channel) uint8 image; the extension picks PNG or JPEG."""
+    write_bytes(path, encode_image(image, os.path.splitext(os.fspath(path))[1].lower(), jpeg_quality))
+
+
+def write_json(path, obj):
+    write_bytes(path, json.dumps(obj, separators=(",", ":")).encode("utf-8"))
+
+
+def npz_bytes(arrays):
+    """An `np.load`-compatible .npz archive without timestamps (np.savez stamps the current time)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(value), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def write_npz(path, arrays):
+    write_bytes(path, npz_bytes(arrays))
+
+
+def write_mat(path, arrays):
+    """`scipy.io.savemat` with its creation-date header replaced by a fixed one."""
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, arrays)
+    data = bytearray(buffer.getvalue())
+    data[:116] = _MAT_HEADER.ljust(116, b" ")
+    write_bytes(path, bytes(data))
