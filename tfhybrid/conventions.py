@@ -148,3 +148,34 @@ CHART_FLIP_MIRRORS_U = np.zeros(25, dtype=bool)
 CHART_FLIP_MIRRORS_U[[3, 4, 5, 6, 23, 24]] = True
 CHART_FLIP_MIRRORS_V = np.zeros(25, dtype=bool)
 CHART_FLIP_MIRRORS_V[[1, 2]] = True
+
+# DensePose fine parts that may cover each COCOplus keypoint's pixel (used by IUV refinement: a
+# keypoint sitting on a part outside its set marks that part's region as wrong).
+_TORSO, _HEAD = (1, 2), (23, 24)
+_UPPER_LEG = {"right": (7, 9), "left": (8, 10)}
+_LOWER_LEG = {"right": (11, 13), "left": (12, 14)}
+_UPPER_ARM = {"left": (15, 17), "right": (16, 18)}
+_LOWER_ARM = {"left": (19, 21), "right": (20, 22)}
+_HAND = {"right": (3,), "left": (4,)}
+_FOOT = {"left": (5,), "right": (6,)}
+KEYPOINT_PARTS = {"neck": _TORSO + _HEAD, "head_top": _HEAD, "nose": _HEAD}
+for _side in ("left", "right"):
+    KEYPOINT_PARTS.update({
+        f"{_side}_ankle": _LOWER_LEG[_side] + _FOOT[_side],
+        f"{_side}_knee": _UPPER_LEG[_side] + _LOWER_LEG[_side],
+        f"{_side}_hip": _UPPER_LEG[_side] + _TORSO,
+        f"{_side}_wrist": _LOWER_ARM[_side] + _HAND[_side],
+        f"{_side}_elbow": _UPPER_ARM[_side] + _LOWER_ARM[_side],
+        f"{_side}_shoulder": _UPPER_ARM[_side] + _TORSO,
+        f"{_side}_eye": _HEAD,
+        f"{_side}_ear": _HEAD,
+    })
+
+
+def keypoint_part_table(joint_set="cocoplus"):
+    """(J, 25) bool: entry [j, I] is True when part I may cover keypoint j of the set."""
+    names = JOINT_SETS[joint_set]
+    table = np.zeros((len(names), 25), dtype=bool)
+    for j, name in enumerate(names):
+        table[j, list(KEYPOINT_PARTS[name])] = True
+    return table

@@ -36,12 +36,16 @@ def write_bytes(path, data):
     atomic_write(path, write)
 
 
-def encode_image(image, ext, jpeg_quality=92):
-    """Encodes an (H, W, 3) RGB or (H, W) uint8 array as PNG or JPEG bytes (OpenCV, deterministic)."""
+def encode_image(image, ext, jpeg_quality=92, rgb=True):
+    """Encodes an (H, W, 3) or (H, W) uint8 array as PNG or JPEG bytes (OpenCV, deterministic).
+
+    With `rgb=False` the channels are written in OpenCV's order as given (as `cv2.imwrite` does):
+    what DensePose's Detectron does for IUV maps, so `cv2.imread` returns them unchanged.
+    """
     import cv2
 
     array = np.asarray(image)
-    if array.ndim == 3:
+    if array.ndim == 3 and rgb:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if ext in (".jpg", ".jpeg") else []
     ok, data = cv2.imencode(ext, array, params)
@@ -57,6 +61,12 @@ def write_image(path, image, jpeg_quality=92):
 
 def write_json(path, obj):
     write_bytes(path, json.dumps(obj, separators=(",", ":")).encode("utf-8"))
+
+
+def npy_bytes(array):
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()
 
 
 def npz_bytes(arrays):

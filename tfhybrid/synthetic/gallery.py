@@ -11,16 +11,8 @@ from absl import app, flags
 from tfhybrid import conventions
 from tfhybrid.fileio import write_image
 from tfhybrid.synthetic import render
+from tfhybrid.synthetic.preview import PART_COLORS
 from tfhybrid.synthetic.toybody import make_toy_body
-
-# One colour per DensePose part (I = 1..24), left/right pairs in related hues.
-PART_COLORS = np.array([
-    [0.55, 0.55, 0.60], [0.65, 0.65, 0.72], [0.95, 0.75, 0.55], [0.85, 0.65, 0.45], [0.35, 0.25, 0.20],
-    [0.45, 0.32, 0.25], [0.20, 0.45, 0.80], [0.20, 0.70, 0.55], [0.15, 0.35, 0.70], [0.15, 0.60, 0.45],
-    [0.35, 0.55, 0.90], [0.35, 0.80, 0.65], [0.30, 0.45, 0.85], [0.30, 0.75, 0.60], [0.90, 0.45, 0.30],
-    [0.85, 0.30, 0.45], [0.80, 0.40, 0.25], [0.75, 0.25, 0.40], [0.95, 0.60, 0.35], [0.90, 0.45, 0.60],
-    [0.90, 0.55, 0.30], [0.85, 0.40, 0.55], [0.95, 0.80, 0.65], [0.90, 0.75, 0.60]])
-
 
 def named_poses(mean_pose):
     """A few recognisable poses, (N, 72) axis-angle, built on the mean pose."""

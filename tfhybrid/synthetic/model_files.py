@@ -11,14 +11,13 @@ Flavours of the SMPL pickle (`SMPL_PICKLE_FLAVOURS`):
 Also: the canonical `.npz`, `J_regressor_h36m.npy`, HMR's mean-parameter `.h5`, and DensePose's
 `UV_Processed.mat` / `UV_symmetry_transforms.mat` for the toy charts.
 """
-import io
 import os
 
 import numpy as np
 import scipy.sparse
 
 from tfhybrid.bodymodel import save_body_model, save_mean_params
-from tfhybrid.fileio import write_bytes, write_mat, write_npz
+from tfhybrid.fileio import npy_bytes, write_bytes, write_mat
 from tfhybrid.synthetic.py2pickle import ChumpyArray, dumps_py2
 from tfhybrid.synthetic.toybody import chart_symmetry_tables
 
@@ -103,9 +102,7 @@ def write_model_files(toy, out_dir):
     save_body_model(toy.model, paths["npz"])
     paths["h36m_regressor"] = os.path.join(models, "J_regressor_h36m.npy")
     h36m = toy.model.extra_regressors["h36m"].astype(np.float64)
-    buffer = io.BytesIO()
-    np.save(buffer, h36m)
-    write_bytes(paths["h36m_regressor"], buffer.getvalue())
+    write_bytes(paths["h36m_regressor"], npy_bytes(h36m))
     paths["mean_params"] = os.path.join(models, "neutral_smpl_mean_params.h5")
     save_mean_params(paths["mean_params"], toy.mean_pose, np.zeros(10))
     paths["uv_processed"] = os.path.join(densepose, "UV_Processed.mat")
