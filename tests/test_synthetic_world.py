@@ -4,7 +4,6 @@ import json
 import os
 import pathlib
 import pickle
-import sys
 
 import cv2
 import numpy as np
@@ -15,10 +14,8 @@ from PIL import Image
 from tfhybrid import cocomask, conventions
 from tfhybrid.densepose import iuv_to_barycentric, load_uv_table
 from tfhybrid.safe_pickle import load_legacy_pickle
+from tfhybrid.synthetic.make import make_world
 from tfhybrid.synthetic.posing import smpl_numpy
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
-from make_synthetic import make_world  # noqa: E402
 
 NUM, SIZE = 6, 128
 

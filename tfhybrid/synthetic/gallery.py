@@ -89,16 +89,14 @@ def gallery(seed=0, size=224):
     return sheet
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("out", "out/quickstart/poses.png", "PNG to write.")
-flags.DEFINE_integer("seed", 0, "Toy-body seed.")
-
-
 def main(_):
-    sheet = gallery(FLAGS.seed)
-    write_image(FLAGS.out, sheet)
-    print(f"wrote {FLAGS.out} ({sheet.shape[1]}x{sheet.shape[0]})")
+    sheet = gallery(flags.FLAGS.seed)
+    write_image(flags.FLAGS.out, sheet)
+    print(f"wrote {flags.FLAGS.out} ({sheet.shape[1]}x{sheet.shape[0]})")
 
 
 if __name__ == "__main__":
+    # Flags are defined only when run as a program, so importing the module never claims them.
+    flags.DEFINE_string("out", "out/quickstart/poses.png", "PNG to write.")
+    flags.DEFINE_integer("seed", 0, "Toy-body seed.")
     app.run(main)
