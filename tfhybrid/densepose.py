@@ -181,3 +181,119 @@ def symmetric_points(table, parts, u, v):
     col = (np.asarray(u) * 255).astype(np.int64)
     return (conventions.FINE_PART_SYMMETRY[parts].astype(np.int64), table.u_transforms[parts - 1, row, col],
             table.v_transforms[parts - 1, row, col])
+
+
+class IUVLookup:
+    """Exact lookup tables for (I, U, V) quantised to 0..255, as stored in IUV PNGs.
+
+    For every part and every (row = V, col = U) on the 256 x 256 grid of chart coordinates
+    k / 255, the table holds what `iuv_to_barycentric` returns for that point. Covered grid points
+    are found by rasterizing each part's chart triangles with the face index as depth (the lowest
+    index wins, as DensePose's first-match scan); the rest take the nearest-corner fallback.
+    """
+
+    def __init__(self, table):
+        from tfhybrid.synthetic.render import rasterize
+
+        self.table = table
+        self.faces = np.zeros((25, 256, 256), dtype=np.int64)
+        self.barycentric = np.zeros((25, 256, 256, 3), dtype=np.float32)
+        grid_u, grid_v = np.meshgrid(np.arange(256) / 255.0, np.arange(256) / 255.0)
+        corners = table.face_uv
+        for part in range(1, 25):
+            cand = np.nonzero(table.face_parts == part)[0]
+            if cand.size == 0:
+                continue
+            tri = corners[cand] * 255.0 + 0.5          # grid point k / 255 lands on pixel centre k + 0.5
+            points = tri.reshape(-1, 2)
+            faces = np.arange(points.shape[0]).reshape(-1, 3)
+            depth = np.repeat(np.arange(1, cand.size + 1, dtype=np.float64), 3)
+            face_id, bary, _ = rasterize(points, depth, faces, 256, 256, perspective_correct=False)
+            # Points on an edge go through the exact scan, whose float tests decide which face has them.
+            hit = (face_id >= 0) & (bary.min(axis=-1) > 1e-6)
+            self.faces[part][hit] = cand[face_id[hit]]
+            self.barycentric[part][hit] = bary[hit]
+            miss = np.nonzero(~hit)
+            for start in range(0, miss[0].size, 2048):
+                rows, cols = miss[0][start:start + 2048], miss[1][start:start + 2048]
+                face, _, b = iuv_to_barycentric(table, np.full(rows.size, part), grid_u[rows, cols], grid_v[rows, cols])
+                self.faces[part, rows, cols] = face
+                self.barycentric[part, rows, cols] = b
+
+    def __call__(self, parts, u, v):
+        """Like `iuv_to_barycentric` for uint8-scale U, V (0..255 integers).
+
+        Returns:
+          faces (N,), vertex_ids (N, 3) body-model ids, barycentric (N, 3) float32.
+        """
+        parts = np.asarray(parts).astype(np.int64)
+        rows = np.asarray(v).astype(np.int64)
+        cols = np.asarray(u).astype(np.int64)
+        faces = self.faces[parts, rows, cols]
+        return faces, self.table.face_body_vertices[faces], self.barycentric[parts, rows, cols]
+
+
+def refine_iuv(iuv, keypoints, joint_set="cocoplus"):
+    """The paper's keypoint-guided IUV refinement: removes wrongly labelled part regions.
+
+    For each visible keypoint, the most frequent part I among the foreground pixels of its 3x3
+    window (background does not vote) is compared with the parts
+    allowed at that keypoint (`conventions.KEYPOINT_PARTS`, e.g. a right knee may lie on the right
+    upper or lower leg). If that part is not allowed, its connected region (8-neighbours) holding
+    the window's pixels is set to background. This repeats until no keypoint finds a wrong part,
+    since removing a region can expose another wrong region under the same keypoint.
+
+    Args:
+      iuv: (H, W, 3) uint8 (I, U, V) map.
+      keypoints: (J, 3) [x, y, visible] in the map's pixels (J of `joint_set`).
+    Returns:
+      the refined (H, W, 3) uint8 map (a copy) and the number of regions removed.
+    """
+    import cv2
+
+    out = np.array(iuv, dtype=np.uint8, copy=True)
+    allowed = conventions.keypoint_part_table(joint_set)
+    height, width = out.shape[:2]
+    removed = 0
+    changed = True
+    while changed:
+        changed = False
+        for j, (x, y, visible) in enumerate(np.asarray(keypoints, np.float64)):
+            col, row = int(np.floor(x)), int(np.floor(y))
+            if visible <= 0 or not (0 <= col < width and 0 <= row < height):
+                continue
+            window = out[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2, 0]
+            values, counts = np.unique(window[window > 0], return_counts=True)
+            if values.size == 0:
+                continue
+            part = int(values[np.argmax(counts)])
+            if allowed[j, part]:
+                continue
+            _, regions = cv2.connectedComponents((out[..., 0] == part).astype(np.uint8), connectivity=8)
+            seeds = np.unique(regions[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2][window == part])
+            out[np.isin(regions, seeds[seeds > 0])] = 0
+            removed += 1
+            changed = True
+    return out, removed
+
+
+def sample_dense_points(iuv, n=125, seed=0, lookup=None):
+    """Draws up to `n` foreground pixels of an IUV map as dense keypoints.
+
+    Args:
+      iuv: (H, W, 3) uint8 (I, U, V); n: number of points; seed: sampling seed;
+      lookup: an `IUVLookup` to map the points onto the body (optional).
+    Returns:
+      dict with 'xy' (N, 2) pixel centres, 'parts' (N,), 'u', 'v' (N,) in [0, 1], and with a lookup
+      'vertex_ids' (N, 3) and 'barycentric' (N, 3).
+    """
+    rows, cols = np.nonzero(iuv[..., 0] > 0)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(rows.size, min(n, rows.size), replace=False)) if rows.size else np.zeros(0, np.int64)
+    rows, cols = rows[pick], cols[pick]
+    values = iuv[rows, cols].astype(np.int64)
+    out = {"xy": np.stack([cols + 0.5, rows + 0.5], axis=1).astype(np.float64), "parts": values[:, 0],
+           "u": values[:, 1] / 255.0, "v": values[:, 2] / 255.0}
+    if lookup is not None:
+        _, out["vertex_ids"], out["barycentric"] = lookup(values[:, 0], values[:, 1], values[:, 2])
+    return out

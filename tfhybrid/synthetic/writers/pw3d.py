@@ -45,7 +45,7 @@ def _sequence_setup(world, seq_id):
         side = np.cross([0.0, 1.0, 0.0], forward)
         start = cam_position * [1, 0, 1] + forward * rng.uniform(3.0, 4.5) + side * (a - 0.5 * (SEQUENCES[seq_id][2] - 1)) * 1.2
         actors.append({"betas": rng.normal(0, 1, 10), "gender": "mf"[int(rng.integers(2))],
-                       "yaw": rng.uniform(-np.pi, np.pi), "start": start, "step": rng.normal(0, 0.04, 3) * [1, 0, 1],
+                       "yaw": rng.uniform(-np.pi, np.pi), "start": start, "step": rng.normal(0, 0.015, 3) * [1, 0, 1],
                        "poses": (posing.sample_local_pose(rng, modes=("walking", "standing")),
                                  posing.sample_local_pose(rng, modes=("walking", "reaching"))),
                        "appearance": scene.sample_appearance(rng)})
@@ -54,7 +54,7 @@ def _sequence_setup(world, seq_id):
 
 def _camera_pose(cam_yaw, cam_position, frame):
     """World-to-camera rotation and translation at a frame (the camera pans slowly)."""
-    yaw = cam_yaw + 0.01 * frame
+    yaw = cam_yaw + 0.003 * frame
     rotation = (Rotation.from_rotvec([0, 0, np.pi]) * Rotation.from_rotvec([0.05, 0, 0])
                 * Rotation.from_rotvec([0, -yaw, 0])).as_matrix()
     return rotation, -rotation @ cam_position

@@ -17,6 +17,7 @@ from tfhybrid.synthetic.world import keypoints_2d, place_person, write_iuv_files
 NAME = "up-3d"
 FOCAL = 5000.0
 SOURCES = ("lsp", "lspet", "mpii", "fashionpose")
+SOURCE_WEIGHTS = (0.4, 0.3, 0.25, 0.05)
 
 
 def _split(index):
@@ -51,7 +52,7 @@ def render_sample(world, index):
     write_bytes(world.path(NAME, f"{stem}_body.pkl"), dumps_py2(body, protocol=0))
     write_bytes(world.path(NAME, f"{stem}_joints.npy"), npy_bytes(keypoints.T.astype(np.float64)))
     write_bytes(world.path(NAME, f"{stem}_fit_crop_info.txt"), f"{h_fit} {w_fit} {y1} {y2} {x1} {x2}\n".encode())
-    source = SOURCES[int(rng.integers(len(SOURCES)))]
+    source = SOURCES[int(rng.choice(len(SOURCES), p=SOURCE_WEIGHTS))]
     write_bytes(world.path(NAME, f"{stem}_dataset_info.txt"), f"{source} {int(rng.integers(1, 10000))}\n".encode())
     quality = "high" if rng.random() < 0.9 else "medium"
     write_bytes(world.path(NAME, f"{stem}_quality_info.txt"), f"{quality}\n".encode())

@@ -1,0 +1,1 @@
+"""TFRecord schema, dataset converters, decoding, augmentation and the tf.data pipeline."""

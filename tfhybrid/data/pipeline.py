@@ -1,0 +1,188 @@
+"""The tf.data input pipeline: shards -> validated records -> decode -> augment -> mixture -> batches.
+
+`make_dataset(sources, ...)` reads each source's shards interleaved, checks every record (a corrupt
+one stops the run with an error naming its shard and record index, or, with `skip_corrupt`, is
+counted in `CorruptRecords` and dropped), decodes, augments, applies the study's knobs, mixes the
+sources by weight and batches with a fixed global batch (remainder dropped in training).
+
+Study knobs (`StudyOptions`):
+  * `fraction_3d`: the fraction of samples of `datasets_3d` that keep their 3D labels (SMPL and
+    3D joints); chosen by a stable hash of the source id, so the same samples in every run.
+  * `fraction_dense`: the fraction of each sample's dense points kept (random per epoch), and
+    `max_dense_per_person` to cap them (e.g. 10-15 points per person).
+  * `uv_noise_sigma`: Gaussian noise (0..255 scale) added to U and V of the IUV input.
+"""
+import dataclasses
+import glob
+import threading
+
+import numpy as np
+import tensorflow as tf
+
+from tfhybrid.data import augment as augment_lib
+from tfhybrid.data import decoder, schema
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Shards of one dataset (glob patterns) and its share of each batch."""
+
+    patterns: tuple
+    weight: float = 1.0
+    name: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyOptions:
+    fraction_3d: float = 1.0
+    datasets_3d: tuple = ("up-3d",)
+    fraction_dense: float = 1.0
+    max_dense_per_person: int = 0      # 0: no cap
+    uv_noise_sigma: float = 0.0
+
+
+class CorruptRecords:
+    """Counts records dropped with `skip_corrupt`, with where they were."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.records = []
+
+    def add(self, shard, index, problem):
+        with self._lock:
+            self.records.append((shard, int(index), problem))
+
+    def __len__(self):
+        return len(self.records)
+
+    def report(self):
+        return "\n".join(f"{shard} record {index}: {problem}" for shard, index, problem in self.records)
+
+
+class CorruptRecordError(ValueError):
+    """A record does not follow the schema."""
+
+
+def shard_files(patterns):
+    files = sorted(f for pattern in patterns for f in glob.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no TFRecord shards match {list(patterns)}")
+    return files
+
+
+def _checker(skip_corrupt, corrupt):
+    def check(shard, index, record):
+        problems = schema.validate_serialized(record.numpy())
+        if not problems:
+            return True
+        where = shard.numpy().decode()
+        if skip_corrupt:
+            corrupt.add(where, index.numpy(), "; ".join(problems))
+            return False
+        raise CorruptRecordError(f"{where} record {index.numpy()}: " + "; ".join(problems))
+
+    def check_tf(shard, index, record):
+        ok = tf.py_function(check, [shard, index, record], tf.bool)
+        return tf.ensure_shape(ok, [])
+
+    return check_tf
+
+
+def read_records(files, skip_corrupt=False, corrupt=None, shuffle_files=False, seed=0, cycle_length=4):
+    """(shard, index, serialized) triples from all shards, interleaved, each checked."""
+    corrupt = corrupt if corrupt is not None else CorruptRecords()
+    files_ds = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle_files:
+        files_ds = files_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+
+    def open_shard(shard):
+        records = tf.data.TFRecordDataset(shard).enumerate()
+        return records.map(lambda i, r: (shard, i, r))
+
+    triples = files_ds.interleave(open_shard, cycle_length=min(cycle_length, len(files)),
+                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    check = _checker(skip_corrupt, corrupt)
+    return triples.filter(lambda shard, index, record: check(shard, index, record))
+
+
+def _hash_fraction(source_id):
+    """A stable pseudo-random number in [0, 1) per source id."""
+    return tf.cast(tf.strings.to_hash_bucket_fast(source_id, 1 << 30), tf.float32) / float(1 << 30)
+
+
+def apply_study(batch, study, seed):
+    """The study's knobs on a normalised batch (see the module docstring)."""
+    out = dict(batch)
+    if study.fraction_3d < 1.0:
+        names = tf.constant(list(study.datasets_3d) or [""])
+        in_scope = tf.reduce_any(tf.equal(batch["dataset"][:, None], names[None, :]), axis=1)
+        drop = in_scope & (_hash_fraction(batch["source_id"]) >= study.fraction_3d)
+        for flag in ("has_3d", "has_smpl"):
+            out[flag] = tf.where(drop, 0.0, batch[flag])
+    mask = batch["dense_mask"]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    if study.fraction_dense < 1.0:
+        keep = tf.random.stateless_uniform(tf.shape(mask), seeds[0]) < study.fraction_dense
+        mask = mask * tf.cast(keep, tf.float32)
+    if study.max_dense_per_person > 0:
+        mask = mask * tf.cast(tf.cumsum(mask, axis=1) <= study.max_dense_per_person, tf.float32)
+    out["dense_mask"] = mask
+    if study.uv_noise_sigma > 0:
+        uv = batch["iuv"][..., 1:]
+        noise = tf.random.stateless_normal(tf.shape(uv), seeds[1], stddev=study.uv_noise_sigma * 2.0 / 255.0)
+        foreground = batch["iuv"][..., :1] > -1.0
+        out["iuv"] = tf.concat([batch["iuv"][..., :1],
+                                tf.where(foreground, tf.clip_by_value(uv + noise, -1.0, 1.0), uv)], axis=-1)
+    return out
+
+
+def make_dataset(sources, global_batch_size, training=True, augment=None, study=StudyOptions(),
+                 max_dense_points=200, seed=0, skip_corrupt=False, corrupt=None, repeat=None, shuffle_buffer=256):
+    """Builds the input pipeline.
+
+    Args:
+      sources: `Source`s, or glob patterns (one source, weight 1).
+      global_batch_size: batch size summed over replicas (split by tf.distribute).
+      training: shuffle, augment, repeat and drop the last partial batch.
+      augment: `AugmentOptions` (defaults: on in training, off otherwise).
+      study: `StudyOptions`.
+      max_dense_points: dense points per sample after padding (D).
+      seed: seeds shuffling and augmentation (stateless per sample).
+      skip_corrupt, corrupt: drop corrupt records and count them in `corrupt`.
+      repeat: repeat forever (default: `training`).
+    Returns:
+      a `tf.data.Dataset` of dicts of batched tensors (see `augment.normalize_batch`).
+    """
+    if isinstance(sources, (str, bytes)) or (sources and isinstance(sources[0], str)):
+        sources = [Source(tuple([sources] if isinstance(sources, str) else sources))]
+    augment = augment or (augment_lib.AugmentOptions() if training else augment_lib.AugmentOptions.none())
+    repeat = training if repeat is None else repeat
+    per_source = []
+    for k, source in enumerate(sources):
+        records = read_records(shard_files(source.patterns), skip_corrupt, corrupt, shuffle_files=training,
+                               seed=seed + k)
+        if training:
+            records = records.shuffle(shuffle_buffer, seed=seed + k, reshuffle_each_iteration=True)
+        if repeat:
+            records = records.repeat()
+        per_source.append(records.map(lambda shard, index, record: record))
+    if len(per_source) == 1:
+        mixed = per_source[0]
+    else:
+        weights = np.array([s.weight for s in sources], np.float64)
+        mixed = tf.data.Dataset.sample_from_datasets(per_source, weights=(weights / weights.sum()).tolist(),
+                                                     seed=seed, stop_on_empty_dataset=not repeat)
+    base_seed = tf.constant([seed, 0], tf.int64)
+
+    def prepare(index, batch):
+        batch_seed = tf.cast(tf.random.experimental.stateless_fold_in(base_seed, index), tf.int32)
+        if training:
+            batch = augment_lib.augment_batch(batch, augment, batch_seed)
+        batch = augment_lib.normalize_batch(batch)
+        return apply_study(batch, study, tf.random.experimental.stateless_fold_in(batch_seed, 1))
+
+    dataset = mixed.map(lambda record: augment_lib.pad_dense(decoder.decode(record), max_dense_points),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    dataset = dataset.batch(global_batch_size, drop_remainder=training)
+    dataset = dataset.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    return dataset.prefetch(tf.data.AUTOTUNE)

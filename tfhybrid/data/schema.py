@@ -1,0 +1,154 @@
+"""The TFRecord schema: one `tf.train.Example` per person crop, with every annotation it may have.
+
+`encode_example(sample)` builds the Example from numpy values (converters); `FEATURES` is the
+parsing spec (decoder); `validate_example` checks a parsed Example in Python (inspect, pipeline
+guards). The table in docs/schema.md is generated from `FIELDS`.
+
+Coordinates are crop pixels of the stored (size x size) crop: continuous, pixel centres at i + 0.5
+(`tfhybrid.camera`). The crop-to-source transform is `source = box[:2] + crop * box[2] / size`.
+"""
+import numpy as np
+import tensorflow as tf
+
+from tfhybrid import conventions
+
+SCHEMA_VERSION = 1
+NUM_KEYPOINTS = len(conventions.COCOPLUS_JOINTS)
+NUM_JOINTS_3D = len(conventions.H36M_JOINTS)
+FLAGS = ("has_2d", "has_3d", "has_smpl", "has_dense", "has_iuv", "has_seg")
+
+# name, kind, shape (None: variable length), meaning
+FIELDS = (
+    ("schema_version", "int", (), f"schema version ({SCHEMA_VERSION})"),
+    ("source/dataset", "bytes", (), "dataset name, e.g. 'up-3d'"),
+    ("source/id", "bytes", (), "unique id of the person in its dataset (the key of the 3D-fraction hash)"),
+    ("source/image", "bytes", (), "source image path relative to the dataset root"),
+    ("image/encoded", "bytes", (), "person crop, JPEG, size x size, RGB"),
+    ("image/size", "int", (), "crop side in pixels"),
+    ("crop/box", "float", (3,), "[x0, y0, side] of the crop in source pixels"),
+    ("keypoints2d", "float", (NUM_KEYPOINTS, 3), "COCOplus-19 [x, y, visible] in crop pixels"),
+    ("joints3d", "float", (NUM_JOINTS_3D, 3), "H36M-17 joints, metres, camera frame, pelvis-centred"),
+    ("smpl/pose", "float", (72,), "SMPL axis-angle pose, root in the camera frame"),
+    ("smpl/betas", "float", (10,), "SMPL shape"),
+    ("dense/xy", "float", (None, 2), "dense keypoints in crop pixels"),
+    ("dense/vertex_ids", "int", (None, 3), "body-model vertex ids of each dense keypoint's face"),
+    ("dense/barycentric", "float", (None, 3), "barycentric weights of those vertices"),
+    ("dense/vertex_ids_flipped", "int", (None, 3), "vertex ids for the horizontally mirrored crop"),
+    ("dense/barycentric_flipped", "float", (None, 3), "barycentric weights for the mirrored crop"),
+    ("iuv/encoded", "bytes", (), "IUV map PNG, size x size, channels (I, U, V) as stored (RGB order)"),
+    ("seg/encoded", "bytes", (), "14-part segmentation PNG, one channel, labels 0..14"),
+) + tuple((flag, "int", (), f"1 if the sample carries this annotation") for flag in FLAGS)
+
+_DTYPES = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
+
+
+def _spec(kind, shape):
+    if shape and shape[0] is None:
+        return tf.io.VarLenFeature(_DTYPES[kind])
+    return tf.io.FixedLenFeature(shape, _DTYPES[kind])
+
+
+FEATURES = {name: _spec(kind, shape) for name, kind, shape, _ in FIELDS}
+
+
+def _feature(kind, value):
+    if kind == "bytes":
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+    flat = np.asarray(value).reshape(-1)
+    if kind == "int":
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=flat.astype(np.int64).tolist()))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=flat.astype(np.float32).tolist()))
+
+
+def empty_sample(size):
+    """A sample dict with every field present and every annotation flag off."""
+    return {"schema_version": SCHEMA_VERSION, "source/dataset": b"", "source/id": b"", "source/image": b"",
+            "image/encoded": b"", "image/size": size, "crop/box": np.zeros(3),
+            "keypoints2d": np.zeros((NUM_KEYPOINTS, 3)), "joints3d": np.zeros((NUM_JOINTS_3D, 3)),
+            "smpl/pose": np.zeros(72), "smpl/betas": np.zeros(10),
+            "dense/xy": np.zeros((0, 2)), "dense/vertex_ids": np.zeros((0, 3), np.int64),
+            "dense/barycentric": np.zeros((0, 3)), "dense/vertex_ids_flipped": np.zeros((0, 3), np.int64),
+            "dense/barycentric_flipped": np.zeros((0, 3)), "iuv/encoded": b"", "seg/encoded": b"",
+            **{flag: 0 for flag in FLAGS}}
+
+
+def encode_example(sample):
+    """Serialises a sample dict (keys of `FIELDS`) after checking every field."""
+    problems = check_sample(sample)
+    if problems:
+        raise ValueError(f"sample {sample.get('source/id')!r}: " + "; ".join(problems))
+    features = {}
+    for name, kind, _, _ in FIELDS:
+        value = sample[name]
+        if kind == "bytes" and isinstance(value, str):
+            value = value.encode("utf-8")
+        features[name] = _feature(kind, value)
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def check_sample(sample):
+    """Problems with a sample dict (empty when valid): missing fields, shapes, NaNs, flags."""
+    problems = []
+    for name, kind, shape, _ in FIELDS:
+        if name not in sample:
+            problems.append(f"missing field '{name}'")
+            continue
+        if kind == "bytes":
+            continue
+        value = np.asarray(sample[name])
+        if shape and shape[0] is None:
+            ok = value.ndim == 2 and value.shape[1] == shape[1]
+        else:
+            ok = value.shape == tuple(shape)
+        if not ok:
+            problems.append(f"field '{name}' has shape {value.shape}, expected {shape}")
+        elif kind == "float" and not np.all(np.isfinite(value)):
+            problems.append(f"field '{name}' has NaN or infinite values")
+    if problems:
+        return problems
+    n = np.asarray(sample["dense/xy"]).shape[0]
+    for name in ("dense/vertex_ids", "dense/barycentric", "dense/vertex_ids_flipped", "dense/barycentric_flipped"):
+        if np.asarray(sample[name]).shape[0] != n:
+            problems.append(f"field '{name}' has {np.asarray(sample[name]).shape[0]} rows, 'dense/xy' has {n}")
+    for flag, field in (("has_iuv", "iuv/encoded"), ("has_seg", "seg/encoded")):
+        if sample[flag] and not sample[field]:
+            problems.append(f"'{flag}' is set but '{field}' is empty")
+    if sample["has_dense"] and n == 0:
+        problems.append("'has_dense' is set but there are no dense points")
+    if not sample["image/encoded"]:
+        problems.append("'image/encoded' is empty")
+    return problems
+
+
+def validate_serialized(data):
+    """Parses serialized Example bytes in Python and returns a list of problems (empty: valid)."""
+    try:
+        example = tf.train.Example.FromString(data)
+    except Exception as err:  # protobuf raises its own DecodeError
+        return [f"not a tf.train.Example ({type(err).__name__})"]
+    feature = example.features.feature
+    problems = []
+    for name, kind, shape, _ in FIELDS:
+        if name not in feature:
+            problems.append(f"missing feature '{name}'")
+            continue
+        values = getattr(feature[name], {"int": "int64_list", "float": "float_list", "bytes": "bytes_list"}[kind]).value
+        expected = int(np.prod(shape)) if shape and shape[0] is not None else None
+        if kind == "bytes" or not shape:
+            expected = 1
+        if expected is not None and len(values) != expected:
+            problems.append(f"feature '{name}' has {len(values)} values, expected {expected}")
+        elif shape and shape[0] is None and len(values) % shape[1]:
+            problems.append(f"feature '{name}' has {len(values)} values, not a multiple of {shape[1]}")
+    if not problems and feature["schema_version"].int64_list.value[0] != SCHEMA_VERSION:
+        problems.append(f"schema_version {feature['schema_version'].int64_list.value[0]}, expected {SCHEMA_VERSION}")
+    return problems
+
+
+def markdown_table():
+    """The schema as a markdown table (docs/schema.md)."""
+    lines = ["| feature | type | shape | meaning |", "|---|---|---|---|"]
+    for name, kind, shape, meaning in FIELDS:
+        shape_text = "scalar" if not shape else "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
+        lines.append(f"| `{name}` | {kind} | {shape_text} | {meaning} |")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""One converter per dataset, each on `tfhybrid.data.converter.Converter`."""

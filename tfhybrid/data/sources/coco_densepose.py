@@ -1,0 +1,70 @@
+"""COCO-DensePose: COCO keypoints and DensePose points (`dp_*`) per person."""
+import json
+import os
+
+import numpy as np
+
+from tfhybrid import conventions
+from tfhybrid.data.converter import Converter, SkipSample, SourceSample, read_image
+
+_FILES = {"train": ("densepose_coco_2014_train.json", "train2014"),
+          "minival": ("densepose_coco_2014_minival.json", "val2014"),
+          "valminusminival": ("densepose_coco_2014_valminusminival.json", "val2014")}
+MIN_KEYPOINTS = 4
+
+
+class COCODensePoseConverter(Converter):
+    name = "coco"
+    split_names = tuple(_FILES)
+
+    def _annotation_file(self):
+        return os.path.join(self.options.src, "annotations", _FILES[self.options.split][0])
+
+    def source_files(self):
+        return [self._annotation_file()]
+
+    def list_samples(self):
+        path = self._annotation_file()
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            images = {im["id"]: im for im in data["images"]}
+            annotations = data["annotations"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"cannot read the COCO-DensePose annotation file {path}: {err!r}") from None
+        folder = _FILES[self.options.split][1]
+        descriptors = []
+        for ann in annotations:
+            if ann.get("category_id") != 1:
+                continue
+            image = images.get(ann.get("image_id"))
+            if image is None:
+                raise ValueError(f"{path}: annotation {ann.get('id')} refers to unknown image {ann.get('image_id')}")
+            descriptors.append((f"coco-{ann['id']}", f"{folder}/{image['file_name']}", ann))
+        return descriptors
+
+    def load(self, descriptor):
+        source_id, image_path, ann = descriptor
+        if ann.get("iscrowd"):
+            raise SkipSample("crowd region")
+        if ann.get("num_keypoints", 0) < MIN_KEYPOINTS:
+            raise SkipSample(f"fewer than {MIN_KEYPOINTS} labelled keypoints")
+        coco = np.asarray(ann["keypoints"], np.float64).reshape(17, 3)
+        coco[:, 2] = coco[:, 2] > 0
+        keypoints = conventions.convert_keypoints(coco, "coco", "cocoplus")
+        image = read_image(os.path.join(self.options.src, image_path))
+        x0, y0, w, h = (float(v) for v in ann["bbox"])
+        dense = None
+        if "dp_x" in ann:
+            dp_x, dp_y = np.asarray(ann["dp_x"], np.float64), np.asarray(ann["dp_y"], np.float64)
+            parts = np.asarray(ann["dp_I"], np.float64)
+            if not (dp_x.size == dp_y.size == parts.size == len(ann["dp_U"]) == len(ann["dp_V"])):
+                raise SkipSample("dp_* lists differ in length")
+            if parts.size and (parts.min() < 1 or parts.max() > 24 or np.any(parts != np.round(parts))):
+                raise SkipSample("dp_I holds values outside 1..24")
+            # detectron2's convention: dp_x, dp_y are in the box scaled to 256.
+            dense = {"xy": np.stack([x0 + dp_x * w / 256.0, y0 + dp_y * h / 256.0], axis=1),
+                     "parts": parts.astype(np.int64), "u": np.asarray(ann["dp_U"], np.float64),
+                     "v": np.asarray(ann["dp_V"], np.float64)}
+        return SourceSample(source_id=source_id, image_path=image_path, image=image, bbox=(x0, y0, w, h),
+                            keypoints=keypoints, dense=dense, iuv_name=image_path[:-4] + "_IUV.png")

@@ -1,0 +1,72 @@
+"""3DPW: per-sequence py2 pickles with world-frame SMPL, per-frame camera poses and OpenPose 2D."""
+import glob
+import os
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from tfhybrid import conventions
+from tfhybrid.data.converter import Converter, SkipSample, SourceSample, read_image
+from tfhybrid.data.sources.common import h36m_joints, keypoint_box
+from tfhybrid.safe_pickle import load_legacy_pickle
+
+MIN_CONFIDENCE = 0.3
+MIN_KEYPOINTS = 4
+
+
+class PW3DConverter(Converter):
+    name = "3dpw"
+    split_names = ("train", "validation", "test")
+
+    def __init__(self, options):
+        super().__init__(options)
+        self._sequences = {}
+
+    def _sequence(self, path):
+        if path not in self._sequences:
+            self._sequences[path] = load_legacy_pickle(path)
+        return self._sequences[path]
+
+    def _sequence_files(self):
+        return sorted(glob.glob(os.path.join(self.options.src, "sequenceFiles", self.options.split, "*.pkl")))
+
+    def source_files(self):
+        return self._sequence_files()
+
+    def list_samples(self):
+        files = self._sequence_files()
+        if not files:
+            raise ValueError(f"no sequence files under {self.options.src}/sequenceFiles/{self.options.split}")
+        descriptors = []
+        for path in files:
+            try:
+                data = load_legacy_pickle(path)
+                sequence = data["sequence"]
+                valid = data["campose_valid"]
+                count = np.asarray(data["cam_poses"]).shape[0]
+            except Exception as err:
+                raise ValueError(f"cannot read the 3DPW sequence file {path}: {err!r}") from None
+            for actor in range(len(data["poses"])):
+                for frame in range(count):
+                    if valid[actor][frame]:
+                        descriptors.append((f"3dpw-{sequence}-{frame:05d}-{actor}", path, frame, actor))
+        return descriptors
+
+    def load(self, descriptor):
+        source_id, path, frame, actor = descriptor
+        data = self._sequence(path)
+        sequence = data["sequence"]
+        image_path = f"imageFiles/{sequence}/image_{frame:05d}.jpg"
+        image = read_image(os.path.join(self.options.src, image_path))
+        cam = np.asarray(data["cam_poses"][frame], np.float64)
+        pose = np.asarray(data["poses"][actor][frame], np.float64).copy()
+        pose[:3] = (Rotation.from_matrix(cam[:3, :3]) * Rotation.from_rotvec(pose[:3])).as_rotvec()
+        betas = np.asarray(data["betas"][actor], np.float64)[:10]
+        openpose = np.asarray(data["poses2d"][actor][frame], np.float64).T
+        openpose[:, 2] = openpose[:, 2] > MIN_CONFIDENCE
+        keypoints = conventions.convert_keypoints(openpose, "openpose18", "cocoplus")
+        if keypoints[:, 2].sum() < MIN_KEYPOINTS:
+            raise SkipSample(f"fewer than {MIN_KEYPOINTS} 2D keypoints with confidence above {MIN_CONFIDENCE}")
+        return SourceSample(source_id=source_id, image_path=image_path, image=image, bbox=keypoint_box(keypoints),
+                            keypoints=keypoints, joints3d=h36m_joints(self.geometry[0], pose, betas),
+                            smpl=(pose, betas), iuv_name=f"{sequence}/image_{frame:05d}_IUV.png")
