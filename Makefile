@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/smpl.py
 	$(PY) bench/render.py
+	$(PY) bench/input_pipeline.py
 
 world: $(STAMP)
 	$(PY) tools/make_synthetic.py --out out/world --num 64 --seed 0 --preview out/world/sheet.png

@@ -1,7 +1,9 @@
 """Shared fixtures: the toy body and its files are generated into temporary folders, never committed."""
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(__file__))  # test helpers such as densepose_loop
 
 import pytest  # noqa: E402
 

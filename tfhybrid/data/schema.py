@@ -37,7 +37,7 @@ FIELDS = (
     ("dense/barycentric_flipped", "float", (None, 3), "barycentric weights for the mirrored crop"),
     ("iuv/encoded", "bytes", (), "IUV map PNG, size x size, channels (I, U, V) as stored (RGB order)"),
     ("seg/encoded", "bytes", (), "14-part segmentation PNG, one channel, labels 0..14"),
-) + tuple((flag, "int", (), f"1 if the sample carries this annotation") for flag in FLAGS)
+) + tuple((flag, "int", (), "1 if the sample carries this annotation") for flag in FLAGS)
 
 _DTYPES = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
 
@@ -149,6 +149,6 @@ def markdown_table():
     """The schema as a markdown table (docs/schema.md)."""
     lines = ["| feature | type | shape | meaning |", "|---|---|---|---|"]
     for name, kind, shape, meaning in FIELDS:
-        shape_text = "scalar" if not shape else "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
+        shape_text = "scalar" if not shape else str(tuple("N" if s is None else s for s in shape)).replace("'", "")
         lines.append(f"| `{name}` | {kind} | {shape_text} | {meaning} |")
     return "\n".join(lines)
