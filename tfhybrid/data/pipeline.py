@@ -137,7 +137,8 @@ def apply_study(batch, study, seed):
 
 
 def make_dataset(sources, global_batch_size, training=True, augment=None, study=StudyOptions(),
-                 max_dense_points=200, seed=0, skip_corrupt=False, corrupt=None, repeat=None, shuffle_buffer=256):
+                 max_dense_points=200, seed=0, skip_corrupt=False, corrupt=None, repeat=None, shuffle_buffer=256,
+                 skip_batches=0):
     """Builds the input pipeline.
 
     Args:
@@ -150,6 +151,8 @@ def make_dataset(sources, global_batch_size, training=True, augment=None, study=
       seed: seeds shuffling and augmentation (stateless per sample).
       skip_corrupt, corrupt: drop corrupt records and count them in `corrupt`.
       repeat: repeat forever (default: `training`).
+      skip_batches: start after this many batches, at the same records and augmentation as an
+        uninterrupted run (resuming a killed run at its data position).
     Returns:
       a `tf.data.Dataset` of dicts of batched tensors (see `augment.normalize_batch`).
     """
@@ -181,8 +184,10 @@ def make_dataset(sources, global_batch_size, training=True, augment=None, study=
         batch = augment_lib.normalize_batch(batch)
         return apply_study(batch, study, tf.random.experimental.stateless_fold_in(batch_seed, 1))
 
+    if skip_batches:
+        mixed = mixed.skip(skip_batches * global_batch_size)
     dataset = mixed.map(lambda record: augment_lib.pad_dense(decoder.decode(record), max_dense_points),
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     dataset = dataset.batch(global_batch_size, drop_remainder=training)
-    dataset = dataset.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    dataset = dataset.enumerate(start=skip_batches).map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,113 @@
+"""Evaluates a trained model: `python -m tfhybrid.evaluate --model_dir=... [--data=GLOB ...]`.
+
+Writes `model_dir/metrics.json` (millimetres; DKD in crop pixels) and prints a table per dataset:
+PVE, MPJPE and PVE-T where SMPL ground truth exists, MPJPE-H36M and PA-MPJPE where 3D joints
+exist, DKD where dense keypoints exist. `--mean_params` also evaluates the mean-parameter model
+(every prediction equal to the mean), the baseline a trained model must beat.
+"""
+import json
+import os
+
+import numpy as np
+from absl import app, flags
+
+from tfhybrid import flags as flag_defs
+
+FLAGS = flags.FLAGS
+
+
+def restore_model(model_dir):
+    """Rebuilds the model from `model_dir/flags.json` and restores its latest checkpoint."""
+    import tensorflow as tf
+
+    from tfhybrid import train
+
+    with open(os.path.join(model_dir, "flags.json")) as f:
+        saved = json.load(f)
+    for name in flag_defs.TRAINING_FLAGS:
+        if name in saved and name in FLAGS:
+            FLAGS[name].value = saved[name]
+    model, optimizer, _ = train.build_model(tf.distribute.get_strategy(), None)
+    checkpoint = tf.train.Checkpoint(model=[v.value for v in model.variables])
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint under {model_dir}/checkpoints")
+    checkpoint.restore(latest).expect_partial()
+    return model, latest
+
+
+def evaluate(model, patterns, batch_size=32, mean_only=False):
+    """{dataset: {metric: mean}} over the records matching `patterns`."""
+    import tensorflow as tf
+
+    from tfhybrid import metrics
+    from tfhybrid.data.pipeline import make_dataset
+    from tfhybrid.layers import gather_dense_keypoints, project_weak_perspective
+    from tfhybrid.train import resize_batch
+
+    size = model.options.input_size
+    per_dataset = {}
+    for batch in make_dataset(list(patterns), batch_size, training=False):
+        crop = batch["image"].shape[1]
+        batch = resize_batch(batch, size)
+        out = model(batch, training=False)
+        if mean_only:
+            mean = tf.broadcast_to(model.mean_params, tf.shape(out["params"]))
+            body = model.smpl(mean[:, 75:], mean[:, 3:75])
+            out = {"pose": mean[:, 3:75], "betas": mean[:, 75:], "cam": mean[:, :3], **body,
+                   "vertices2d": project_weak_perspective(body["vertices"], mean[:, :3])}
+        names = [n.decode() for n in batch["dataset"].numpy()]
+        rows = {}
+        has_smpl = batch["has_smpl"].numpy() > 0
+        if has_smpl.any():
+            errors = metrics.mesh_errors(model.smpl, out["pose"], out["betas"], batch["smpl_pose"], batch["smpl_betas"])
+            for k, v in errors.items():
+                rows[k] = np.where(has_smpl, v, np.nan)
+        has_3d = batch["has_3d"].numpy() > 0
+        if has_3d.any():
+            errors = metrics.joint_errors(out["joints_h36m"].numpy(), batch["joints3d"].numpy())
+            for k, v in errors.items():
+                rows[k] = np.where(has_3d, v, np.nan)
+        has_dense = batch["has_dense"].numpy() > 0
+        if has_dense.any():
+            pred = gather_dense_keypoints(out["vertices2d"], batch["dense_vertex_ids"], batch["dense_barycentric"])
+            dkd = metrics.dense_keypoint_distance(pred.numpy(), batch["dense_xy"].numpy(),
+                                                  batch["dense_mask"].numpy(), crop)
+            rows["DKD"] = np.where(has_dense, dkd, np.nan)
+        for i, name in enumerate(names):
+            entry = per_dataset.setdefault(name, {})
+            for k, v in rows.items():
+                if np.isfinite(v[i]):
+                    entry.setdefault(k, []).append(float(v[i]))
+    return {name: {k: float(np.mean(v)) for k, v in values.items()} | {"samples": max(len(v) for v in values.values())}
+            for name, values in per_dataset.items() if values}
+
+
+def format_table(results):
+    columns = ["PVE", "MPJPE", "PVE-T", "MPJPE-H36M", "PA-MPJPE", "DKD"]
+    lines = ["| dataset | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for name, row in sorted(results.items()):
+        lines.append(f"| {name} | " + " | ".join(f"{row[c]:.1f}" if c in row else "-" for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    from tfhybrid.fileio import write_bytes
+
+    model, checkpoint = restore_model(FLAGS.model_dir)
+    patterns = FLAGS.data or [p.split(":", 1)[-1] for p in FLAGS.train_data]
+    results = {"checkpoint": checkpoint, "data": patterns, "model": evaluate(model, patterns, FLAGS.eval_batch_size)}
+    print(f"trained model ({checkpoint}):\n{format_table(results['model'])}")
+    if FLAGS.mean_params_baseline:
+        results["mean_params"] = evaluate(model, patterns, FLAGS.eval_batch_size, mean_only=True)
+        print(f"mean-parameter model:\n{format_table(results['mean_params'])}")
+    write_bytes(os.path.join(FLAGS.model_dir, "metrics.json"), json.dumps(results, indent=1).encode())
+
+
+if __name__ == "__main__":
+    flag_defs.define_training_flags()
+    flags.DEFINE_multi_string("data", [], "Evaluation shards (glob, repeatable); default: the training data.")
+    flags.DEFINE_integer("eval_batch_size", 32, "Evaluation batch size.")
+    flags.DEFINE_bool("mean_params_baseline", True, "Also evaluate the mean-parameter model.")
+    app.run(main)

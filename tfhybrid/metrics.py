@@ -1,0 +1,59 @@
+"""Evaluation metrics, as the reference code computes them, plus the usual Human3.6M ones.
+
+All errors come out in millimetres (DKD in pixels of the crop):
+  * PVE: mean vertex distance with the root rotation zeroed on both sides, no alignment.
+  * MPJPE: the same over the 24 SMPL skeleton joints.
+  * PVE-T: shape only: both meshes in the same fixed pose (zero, root 3.39 rad about x).
+  * MPJPE-H36M and PA-MPJPE: H36M-17 joints, pelvis-centred, the latter after a similarity
+    (Procrustes) alignment.
+  * DKD: distance between annotated dense keypoints and the projection of their surface points
+    on the predicted mesh.
+"""
+import numpy as np
+import tensorflow as tf
+
+T_POSE_ROOT = 3.39
+
+
+def _zero_root(pose):
+    return tf.concat([tf.zeros_like(pose[:, :3]), pose[:, 3:]], axis=1)
+
+
+def mesh_errors(smpl, pred_pose, pred_betas, gt_pose, gt_betas):
+    """(B,) PVE, MPJPE and PVE-T in millimetres for SMPL parameters."""
+    pred = smpl(pred_betas, _zero_root(pred_pose))
+    gt = smpl(gt_betas, _zero_root(gt_pose))
+    pve = tf.reduce_mean(tf.norm(pred["vertices"] - gt["vertices"], axis=-1), axis=-1)
+    mpjpe = tf.reduce_mean(tf.norm(pred["joints"] - gt["joints"], axis=-1), axis=-1)
+    t_pose = tf.concat([tf.fill([tf.shape(pred_pose)[0], 1], T_POSE_ROOT), tf.zeros([tf.shape(pred_pose)[0], 71])], 1)
+    pve_t = tf.reduce_mean(tf.norm(smpl(pred_betas, t_pose)["vertices"] - smpl(gt_betas, t_pose)["vertices"], axis=-1),
+                           axis=-1)
+    return {"PVE": 1000 * pve.numpy(), "MPJPE": 1000 * mpjpe.numpy(), "PVE-T": 1000 * pve_t.numpy()}
+
+
+def procrustes_align(source, target):
+    """Similarity transform of (J, 3) `source` best matching `target` (least squares); returns the
+    aligned source."""
+    mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
+    s, t = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(s.T @ t)
+    d = np.sign(np.linalg.det(u @ vt))
+    correction = np.diag([1.0, 1.0, d])
+    rotation = u @ correction @ vt
+    scale = (sigma * np.diag(correction)).sum() / (s ** 2).sum()
+    return scale * s @ rotation + mu_t
+
+
+def joint_errors(pred_joints, gt_joints):
+    """(B,) MPJPE-H36M and PA-MPJPE in millimetres for (B, 17, 3) joints (pelvis first)."""
+    pred = pred_joints - pred_joints[:, :1]
+    gt = gt_joints - gt_joints[:, :1]
+    mpjpe = np.linalg.norm(pred - gt, axis=-1).mean(axis=-1)
+    pa = np.array([np.linalg.norm(procrustes_align(p, g) - g, axis=-1).mean() for p, g in zip(pred, gt)])
+    return {"MPJPE-H36M": 1000 * mpjpe, "PA-MPJPE": 1000 * pa}
+
+
+def dense_keypoint_distance(pred_dense, target, mask, crop_size):
+    """(B,) mean pixel distance of valid dense keypoints (normalised coordinates in)."""
+    dist = np.linalg.norm(pred_dense - target, axis=-1) * crop_size / 2.0
+    return (dist * mask).sum(axis=-1) / np.maximum(mask.sum(axis=-1), 1)
