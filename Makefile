@@ -15,8 +15,21 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
+QS := out/quickstart
+QS_WORLD := $(QS)/world
+CONVERT_FLAGS = --body_model $(QS_WORLD)/models/toy_smpl_neutral.npz --uv_table $(QS_WORLD)/densepose/UV_Processed.mat \
+	--out $(QS)/records --size 64 --refine_iuv
+
 quickstart: $(STAMP)
-	$(PY) -m tfhybrid.synthetic.gallery --out out/quickstart/poses.png
+	$(PY) tools/make_synthetic.py --out $(QS_WORLD) --num 400 --size 128 --datasets up-3d,coco,h36m \
+		--preview $(QS)/world_sheet.png
+	$(PY) tools/convert_up3d.py --src $(QS_WORLD)/up-3d --split trainval --iuv_dir $(QS_WORLD)/densepose_predictions/up-3d $(CONVERT_FLAGS)
+	$(PY) tools/convert_up3d.py --src $(QS_WORLD)/up-3d --split test --iuv_dir $(QS_WORLD)/densepose_predictions/up-3d $(CONVERT_FLAGS)
+	$(PY) tools/convert_coco_densepose.py --src $(QS_WORLD)/coco --split train --iuv_dir $(QS_WORLD)/densepose_predictions/coco $(CONVERT_FLAGS)
+	$(PY) tools/convert_h36m.py --src $(QS_WORLD)/h36m --split train --iuv_dir $(QS_WORLD)/densepose_predictions/h36m $(CONVERT_FLAGS)
+	$(PY) -m tfhybrid.train --flagfile=configs/quickstart.flags
+	$(PY) -m tfhybrid.evaluate --flagfile=configs/quickstart.flags --data='$(QS)/records/up-3d-test-*.tfrecord' \
+		--picture=$(QS)/predictions.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

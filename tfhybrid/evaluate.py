@@ -83,6 +83,31 @@ def evaluate(model, patterns, batch_size=32, mean_only=False):
             for name, values in per_dataset.items() if values}
 
 
+def write_picture(model, patterns, path, count=6):
+    """Held-out crops with the predicted mesh (middle) and the ground truth (right, where known)."""
+    from tfhybrid.data.pipeline import make_dataset
+    from tfhybrid.fileio import write_image
+    from tfhybrid.train import resize_batch
+    from tfhybrid.visualize import overlay_mesh, prediction_sheet
+
+    batch = next(iter(make_dataset(list(patterns), count, training=False)))
+    out = model(resize_batch(batch, model.options.input_size), training=False)
+    images = ((batch["image"].numpy() + 1.0) * 127.5).round().astype(np.uint8)
+    faces = model.smpl.faces
+    gt = model.smpl(batch["smpl_betas"], batch["smpl_pose"])["vertices"].numpy()
+    rows = []
+    for i in range(images.shape[0]):
+        predicted = overlay_mesh(images[i], out["vertices"][i].numpy(), out["cam"][i].numpy(), faces)
+        panels = [images[i], predicted]
+        if batch["has_smpl"][i] > 0:
+            # The ground truth has no camera: draw it with the predicted one.
+            panels.append(overlay_mesh(images[i], gt[i], out["cam"][i].numpy(), faces, color=(0.95, 0.7, 0.5)))
+        else:
+            panels.append(np.full_like(images[i], 255))
+        rows.append(panels)
+    write_image(path, prediction_sheet(rows))
+
+
 def format_table(results):
     columns = ["PVE", "MPJPE", "PVE-T", "MPJPE-H36M", "PA-MPJPE", "DKD"]
     lines = ["| dataset | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
@@ -103,6 +128,9 @@ def main(argv):
         results["mean_params"] = evaluate(model, patterns, FLAGS.eval_batch_size, mean_only=True)
         print(f"mean-parameter model:\n{format_table(results['mean_params'])}")
     write_bytes(os.path.join(FLAGS.model_dir, "metrics.json"), json.dumps(results, indent=1).encode())
+    if FLAGS.picture:
+        write_picture(model, patterns, FLAGS.picture)
+        print(f"wrote {FLAGS.picture}")
 
 
 if __name__ == "__main__":
@@ -110,4 +138,5 @@ if __name__ == "__main__":
     flags.DEFINE_multi_string("data", [], "Evaluation shards (glob, repeatable); default: the training data.")
     flags.DEFINE_integer("eval_batch_size", 32, "Evaluation batch size.")
     flags.DEFINE_bool("mean_params_baseline", True, "Also evaluate the mean-parameter model.")
+    flags.DEFINE_string("picture", None, "PNG of held-out predictions to write.")
     app.run(main)

@@ -1,0 +1,163 @@
+"""Losses, metrics, the distributed step, and training runs that are killed, resumed and evaluated."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.spatial.transform import Rotation
+
+from tfhybrid import losses, metrics
+from tfhybrid.data.converter import Options
+from tfhybrid.data.sources.up3d import UP3DConverter
+from tfhybrid.layers import SMPL
+from tfhybrid.synthetic.make import make_world
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def test_keypoint_and_dense_losses_against_numpy():
+    rng = np.random.default_rng(0)
+    pred = rng.normal(size=(3, 19, 2))
+    target = np.concatenate([rng.normal(size=(3, 19, 2)), (rng.random((3, 19, 1)) > 0.5)], -1)
+    target[2, :, 2] = 0
+    has = np.array([1.0, 0.0, 1.0])
+    got = losses.keypoint_loss(pred, target, has).numpy()
+    for b in range(3):
+        vis = target[b, :, 2] > 0
+        expected = np.abs(pred[b, vis] - target[b, vis, :2]).mean() if vis.any() and has[b] else 0.0
+        assert got[b] == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    dense_pred, dense_target = rng.normal(size=(3, 30, 2)), rng.normal(size=(3, 30, 2))
+    mask = np.ones((3, 30))
+    mask[1, 9:] = 0                      # nine points: below the minimum of ten
+    mask[2, ::2] = 0
+    got = losses.dense_loss(dense_pred, dense_target, mask, np.ones(3)).numpy()
+    assert got[1] == 0.0
+    for b in (0, 2):
+        m = mask[b] > 0
+        assert got[b] == pytest.approx(np.abs(dense_pred[b, m] - dense_target[b, m]).mean(), rel=1e-6)
+
+
+def test_smpl_and_joint_losses_against_numpy():
+    rng = np.random.default_rng(1)
+    pose_pred, pose_gt = rng.normal(0, 0.5, (2, 72)), rng.normal(0, 0.5, (2, 72))
+    rot_pred = Rotation.from_rotvec(pose_pred.reshape(-1, 3)).as_matrix().reshape(2, 24, 3, 3)
+    rot_gt = Rotation.from_rotvec(pose_gt.reshape(-1, 3)).as_matrix().reshape(2, 24, 3, 3)
+    betas_pred, betas_gt = rng.normal(size=(2, 10)), rng.normal(size=(2, 10))
+    has = np.array([1.0, 0.0])
+    got = losses.smpl_loss(rot_pred, betas_pred, pose_gt, betas_gt, has).numpy()
+    expected = np.concatenate([(rot_pred[0, 1:] - rot_gt[0, 1:]).reshape(-1), betas_pred[0] - betas_gt[0]])
+    assert got[0] == pytest.approx(np.mean(expected ** 2), rel=1e-5) and got[1] == 0
+    pose_only = losses.smpl_loss(rot_pred, betas_pred, pose_gt, betas_gt, has, terms="pose").numpy()
+    assert pose_only[0] == pytest.approx(np.mean((rot_pred[0, 1:] - rot_gt[0, 1:]) ** 2), rel=1e-5)
+    root_changed = rot_pred.copy()
+    root_changed[:, 0] = np.eye(3)
+    np.testing.assert_allclose(losses.smpl_loss(root_changed, betas_pred, pose_gt, betas_gt, has).numpy(), got,
+                               rtol=1e-6)
+    joints_pred, joints_gt = rng.normal(size=(2, 17, 3)), rng.normal(size=(2, 17, 3))
+    got = losses.joints3d_loss(joints_pred + 5.0, joints_gt, np.array([1.0, 1.0])).numpy()
+    for b in range(2):
+        e = (joints_pred[b] - joints_pred[b, :1]) - (joints_gt[b] - joints_gt[b, :1])
+        assert got[b] == pytest.approx(np.mean(e ** 2), rel=1e-5)
+
+
+def test_metrics_known_answers(toy):
+    smpl = SMPL(toy.model)
+    rng = np.random.default_rng(2)
+    pose, betas = rng.normal(0, 0.3, (2, 72)).astype(np.float32), rng.normal(size=(2, 10)).astype(np.float32)
+    zero = metrics.mesh_errors(smpl, pose, betas, pose, betas)
+    assert all(np.allclose(v, 0, atol=1e-3) for v in zero.values())
+    rotated = pose.copy()
+    rotated[:, :3] += 1.0
+    same = metrics.mesh_errors(smpl, rotated, betas, pose, betas)
+    assert np.allclose(same["PVE"], 0, atol=1e-3), "the root rotation is zeroed on both sides"
+    other = metrics.mesh_errors(smpl, pose, betas + 1.0, pose, betas)
+    assert np.all(other["PVE-T"] > 1.0)
+    joints = rng.normal(size=(2, 17, 3))
+    rotation = Rotation.from_rotvec([0.3, -0.5, 0.2]).as_matrix()
+    moved = 1.7 * joints @ rotation.T + [0.1, 0.2, 0.3]
+    errors = metrics.joint_errors(moved, joints)
+    np.testing.assert_allclose(errors["PA-MPJPE"], 0, atol=1e-6)
+    assert np.all(errors["MPJPE-H36M"] > 10)
+    dkd = metrics.dense_keypoint_distance(np.zeros((1, 3, 2)), np.full((1, 3, 2), 0.1), np.array([[1, 1, 0.0]]), 200)
+    assert dkd[0] == pytest.approx(np.hypot(0.1, 0.1) * 100)
+
+
+def test_mirrored_step_equals_single_device_step():
+    result = subprocess.run([sys.executable, os.path.join(HERE, "mirrored_step.py")], capture_output=True, text=True,
+                            timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = result.stdout.strip().splitlines()[-1]
+    fields = dict(item.split("=") for item in line.split())
+    assert fields["replicas"] == "2"
+    loss_single, loss_mirrored = (float(x) for x in fields["loss"].split(","))
+    assert loss_single == pytest.approx(loss_mirrored, rel=1e-5)
+    # A per-replica mean instead of the global-batch average would double every update (diff ~ moved).
+    assert float(fields["diff"]) < 0.01 * float(fields["moved"]), line
+
+
+@pytest.fixture(scope="module")
+def tiny_records(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tiny")
+    world, out = str(base / "world"), str(base / "records")
+    make_world(world, 10, seed=5, size=96, workers=1, datasets=("up-3d",))
+    UP3DConverter(Options(src=os.path.join(world, "up-3d"), split="trainval", out=out,
+                          body_model=os.path.join(world, "models", "toy_smpl_neutral.npz"),
+                          uv_table=os.path.join(world, "densepose", "UV_Processed.mat"),
+                          iuv_dir=os.path.join(world, "densepose_predictions", "up-3d"), size=32, workers=1)).run()
+    return world, out
+
+
+def _train_args(world, records, model_dir, *extra):
+    return [sys.executable, "-m", "tfhybrid.train", f"--body_model={world}/models/toy_smpl_neutral.npz",
+            f"--train_data=1.0:{records}/up-3d-*.tfrecord", "--main_depth=18", "--input_size=32", "--batch_size=4",
+            "--steps=12", "--steps_per_epoch=4", "--checkpoint_every=3", "--log_every=3", f"--model_dir={model_dir}",
+            *extra]
+
+
+def test_killed_run_resumes_and_evaluates(tiny_records, tmp_path):
+    world, records = tiny_records
+    model_dir = str(tmp_path / "model")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(_train_args(world, records, model_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    deadline = time.time() + 300
+    while time.time() < deadline and tf.train.latest_checkpoint(checkpoints) is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = tf.train.latest_checkpoint(checkpoints)
+    assert first is not None and not first.endswith("ckpt-12"), "killed before the end, after a checkpoint"
+    changed = subprocess.run(_train_args(world, records, model_dir, "--learning_rate=0.5"), cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+    assert changed.returncode != 0 and "--learning_rate: saved 0.0001, now 0.5" in changed.stderr
+    resumed = subprocess.run(_train_args(world, records, model_dir), cwd=ROOT, env=env, capture_output=True,
+                             text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from {first}" in resumed.stderr
+    assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-12")
+    assert os.listdir(os.path.join(model_dir, "logs"))
+    evaluated = subprocess.run([sys.executable, "-m", "tfhybrid.evaluate", f"--model_dir={model_dir}",
+                                f"--data={records}/up-3d-*.tfrecord", f"--picture={tmp_path}/pred.png"], cwd=ROOT,
+                               env=env, capture_output=True, text=True)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    result = json.load(open(os.path.join(model_dir, "metrics.json")))
+    row = result["model"]["up-3d"]
+    assert {"PVE", "MPJPE", "PVE-T", "MPJPE-H36M", "PA-MPJPE", "DKD"} <= set(row)
+    assert all(np.isfinite(v) and v > 0 for v in row.values())
+    assert os.path.getsize(tmp_path / "pred.png") > 1000
+
+
+def test_nan_loss_stops_the_run(tiny_records, tmp_path):
+    world, records = tiny_records
+    result = subprocess.run(_train_args(world, records, str(tmp_path / "nan"), "--learning_rate=1e38",
+                                        "--checkpoint_every=100"),
+                            cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode != 0
+    assert "NaN or infinite loss at step" in result.stderr + result.stdout
