@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install quickstart test bench world clean
+.PHONY: install quickstart test bench world smoke clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,15 @@ bench: $(STAMP)
 	$(PY) bench/smpl.py
 	$(PY) bench/render.py
 	$(PY) bench/input_pipeline.py
+
+SMOKE_CONVERT = --body_model out/world/models/toy_smpl_neutral.npz --uv_table out/world/densepose/UV_Processed.mat \
+	--out out/records --size 64 --refine_iuv
+
+smoke: world
+	$(PY) tools/convert_up3d.py --src out/world/up-3d --split trainval --iuv_dir out/world/densepose_predictions/up-3d $(SMOKE_CONVERT)
+	$(PY) tools/convert_h36m.py --src out/world/h36m --split train --iuv_dir out/world/densepose_predictions/h36m $(SMOKE_CONVERT)
+	$(PY) -m tfhybrid.train --flagfile=configs/smoke.flags
+	$(PY) -m tfhybrid.evaluate --flagfile=configs/smoke.flags
 
 world: $(STAMP)
 	$(PY) tools/make_synthetic.py --out out/world --num 64 --seed 0 --preview out/world/sheet.png

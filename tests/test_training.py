@@ -161,3 +161,12 @@ def test_nan_loss_stops_the_run(tiny_records, tmp_path):
                             cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode != 0
     assert "NaN or infinite loss at step" in result.stderr + result.stdout
+
+
+def test_every_config_parses():
+    code = ("import glob; from absl import flags; from tfhybrid import flags as f; f.define_training_flags(); "
+            "[flags.FLAGS(['x', '--flagfile=' + p]) for p in sorted(glob.glob('configs/**/*.flags', recursive=True))]; "
+            "print(len(glob.glob('configs/**/*.flags', recursive=True)))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.strip().splitlines()[-1]) >= 27

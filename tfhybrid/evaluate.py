@@ -83,8 +83,11 @@ def evaluate(model, patterns, batch_size=32, mean_only=False):
             for name, values in per_dataset.items() if values}
 
 
-def write_picture(model, patterns, path, count=6):
-    """Held-out crops with the predicted mesh (middle) and the ground truth (right, where known)."""
+def write_picture(model, patterns, path, count=6, display_size=192):
+    """Held-out crops with the predicted mesh (middle) and the ground truth (right, where known),
+    drawn at `display_size` pixels."""
+    import cv2
+
     from tfhybrid.data.pipeline import make_dataset
     from tfhybrid.fileio import write_image
     from tfhybrid.train import resize_batch
@@ -93,6 +96,7 @@ def write_picture(model, patterns, path, count=6):
     batch = next(iter(make_dataset(list(patterns), count, training=False)))
     out = model(resize_batch(batch, model.options.input_size), training=False)
     images = ((batch["image"].numpy() + 1.0) * 127.5).round().astype(np.uint8)
+    images = np.stack([cv2.resize(im, (display_size, display_size), interpolation=cv2.INTER_CUBIC) for im in images])
     faces = model.smpl.faces
     gt = model.smpl(batch["smpl_betas"], batch["smpl_pose"])["vertices"].numpy()
     rows = []

@@ -8,7 +8,6 @@ import os
 
 import numpy as np
 
-from tfhybrid import conventions
 from tfhybrid.densepose import uv_table_from_charts
 from tfhybrid.fileio import encode_image, write_bytes
 from tfhybrid.synthetic import posing, scene
@@ -102,7 +101,3 @@ def write_iuv_files(world, rng, dataset, name, labels):
                 encode_image(labels["iuv"], ".png", rgb=False))
     return predicted
 
-
-def convert_joints(points, src, dst):
-    """Reorders (J, C) joints by name; joints `src` lacks are zero."""
-    return conventions.convert_keypoints(points, src, dst)

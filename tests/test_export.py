@@ -1,0 +1,105 @@
+"""SavedModel signatures (TF2 and TF1 session loaders, saved_model_cli), bad inputs, and TFLite."""
+import os
+import shutil
+import subprocess
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfhybrid import export
+from tfhybrid.fileio import encode_image
+from tfhybrid.models.hybrid import HybridModel, ModelOptions
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def models(toy):
+    keras.utils.set_random_seed(0)
+    single = HybridModel(toy.model, ModelOptions("image", 18, 18, SIZE))
+    double = HybridModel(toy.model, ModelOptions("image+iuv", 18, 18, SIZE))
+    for model in (single, double):
+        model({"image": np.zeros((1, SIZE, SIZE, 3), np.float32), "iuv": np.zeros((1, SIZE, SIZE, 3), np.float32)})
+    return single, double
+
+
+@pytest.fixture(scope="module")
+def exported(models, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("export") / "saved")
+    export.export_saved_model(models[0], path)
+    return path
+
+
+def _images(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, SIZE, SIZE, 3)).astype(np.uint8)
+
+
+def test_tf2_reload_matches_live_model(models, exported):
+    model = models[0]
+    loaded = tf.saved_model.load(exported)
+    images = _images(3) / 127.5 - 1.0
+    got = loaded.signatures["serve_float"](images=tf.constant(images, tf.float32))
+    live = model({"image": images.astype(np.float32)})
+    np.testing.assert_allclose(got["vertices"].numpy(), live["vertices"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(got["keypoints2d"].numpy(), (live["keypoints2d"].numpy() + 1) * SIZE / 2, atol=1e-4)
+    png = tf.constant([encode_image(im, ".png") for im in _images(3)])
+    from_bytes = loaded.signatures["serving_default"](image_bytes=png)
+    np.testing.assert_allclose(from_bytes["vertices"].numpy(), live["vertices"].numpy(), atol=1e-4)
+    assert from_bytes["pose"].shape == (3, 72) and from_bytes["camera"].shape == (3, 3)
+
+
+def test_tf1_session_loader_and_cli(models, exported):
+    images = (_images(2, seed=1) / 127.5 - 1.0).astype(np.float32)
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], exported)
+        signature = meta.signature_def["serve_float"]
+        out = session.run(signature.outputs["vertices"].name, {signature.inputs["images"].name: images})
+    np.testing.assert_allclose(out, models[0]({"image": images})["vertices"].numpy(), atol=1e-5)
+    cli = shutil.which("saved_model_cli") or os.path.join(os.path.dirname(os.sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--dir", exported, "--all"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "signature_def['serving_default']" in shown.stdout and "signature_def['serve_float']" in shown.stdout
+    assert "image_bytes" in shown.stdout and "DT_STRING" in shown.stdout
+
+
+def test_variables_are_stored_once(models, exported):
+    size = sum(os.path.getsize(os.path.join(exported, "variables", f)) for f in os.listdir(os.path.join(exported,
+                                                                                                        "variables")))
+    weights = sum(v.numpy().nbytes for v in models[0].variables)
+    assert weights <= size < 1.3 * weights
+
+
+def test_bad_inputs_say_what_was_expected(exported):
+    loaded = tf.saved_model.load(exported)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format.*JPEG.*PNG"):
+        loaded.signatures["serving_default"](image_bytes=tf.constant([b"not an image"]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"image.* must be \(B, {SIZE}, {SIZE}, 3\) float32"):
+        loaded.signatures["serve_float"](images=tf.zeros((1, SIZE + 1, SIZE, 3)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor but is a int32"):
+        loaded.signatures["serve_float"](images=tf.zeros((1, SIZE, SIZE, 3), tf.int32))
+
+
+def test_two_branch_export(models, tmp_path):
+    model = models[1]
+    path = str(tmp_path / "two")
+    export.export_saved_model(model, path)
+    loaded = tf.saved_model.load(path)
+    images = (_images(2, 2) / 127.5 - 1.0).astype(np.float32)
+    iuv = np.random.default_rng(3).uniform(-1, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
+    got = loaded.signatures["serve_float"](images=images, iuv=iuv)["vertices"].numpy()
+    np.testing.assert_allclose(got, model({"image": images, "iuv": iuv})["vertices"].numpy(), atol=1e-5)
+
+
+def test_tflite_variants_load_and_run(models, exported):
+    contents = export.convert_tflite(exported, ["fp32", "fp16", "dynamic_int8"])
+    images = (_images(2, 4) / 127.5 - 1.0).astype(np.float32)
+    report = export.tflite_report(models[0], exported, contents, images, repeats=2)
+    assert set(report["variants"]) == {"fp32", "fp16", "dynamic_int8"}
+    assert report["variants"]["fp32"]["max_vertex_difference_m"] < 1e-4
+    assert report["variants"]["fp16"]["max_vertex_difference_m"] < 1e-2
+    assert report["variants"]["dynamic_int8"]["size_mb"] < report["variants"]["fp32"]["size_mb"] / 2
+    out = export.run_tflite(contents["fp32"], {"images": images[:1]})
+    assert out["vertices"].shape == (1, models[0].smpl.faces.max() + 1, 3)
