@@ -8,31 +8,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
 import keras  # noqa: E402
 
+from step_data import BATCH, SIZE, batch  # noqa: E402
 from tfhybrid.models.hybrid import HybridModel, ModelOptions  # noqa: E402
 from tfhybrid.synthetic.toybody import make_toy_body  # noqa: E402
-
-SIZE, BATCH = 32, 8
-
-
-def batch(rng):
-    ids = rng.integers(0, 3000, (BATCH, 20, 3)).astype(np.int32)
-    bary = rng.dirichlet(np.ones(3), (BATCH, 20)).astype(np.float32)
-    kp = np.concatenate([rng.uniform(-1, 1, (BATCH, 19, 2)), (rng.random((BATCH, 19, 1)) > 0.3)], -1)
-    return {"image": rng.uniform(-1, 1, (BATCH, SIZE, SIZE, 3)).astype(np.float32),
-            "iuv": np.zeros((BATCH, SIZE, SIZE, 3), np.float32), "seg": np.zeros((BATCH, SIZE, SIZE), np.int32),
-            "keypoints2d": kp.astype(np.float32), "joints3d": rng.normal(0, 0.3, (BATCH, 17, 3)).astype(np.float32),
-            "smpl_pose": rng.normal(0, 0.3, (BATCH, 72)).astype(np.float32),
-            "smpl_betas": rng.normal(0, 1, (BATCH, 10)).astype(np.float32),
-            "dense_xy": rng.uniform(-1, 1, (BATCH, 20, 2)).astype(np.float32), "dense_vertex_ids": ids,
-            "dense_barycentric": bary, "dense_mask": np.ones((BATCH, 20), np.float32),
-            **{f: (rng.random(BATCH) > 0.4).astype(np.float32) for f in ("has_2d", "has_3d", "has_smpl", "has_dense")}}
-
 
 def one_step(strategy, data, initial):
     with strategy.scope():
@@ -54,6 +34,8 @@ def one_step(strategy, data, initial):
 
 
 def main():
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     rng = np.random.default_rng(0)
     data = batch(rng)
     keras.utils.set_random_seed(0)

@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -99,6 +100,36 @@ def test_mirrored_step_equals_single_device_step():
     assert loss_single == pytest.approx(loss_mirrored, rel=1e-5)
     # A per-replica mean instead of the global-batch average would double every update (diff ~ moved).
     assert float(fields["diff"]) < 0.01 * float(fields["moved"]), line
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_step_equals_single_device_step(tmp_path):
+    """Two worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy from TF_CONFIG), each with half
+    of the global batch, end with the weights of one device stepping on the whole batch."""
+    script = os.path.join(HERE, "multi_worker_step.py")
+    ports = f"{_free_port()},{_free_port()}"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    workers = [subprocess.Popen([sys.executable, script, "worker", str(i), ports, str(tmp_path / f"w{i}.npz")],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(2)]
+    reference = subprocess.run([sys.executable, script, "reference", str(tmp_path / "ref.npz")], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=600)
+    for worker in workers:
+        _, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-3000:]
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    w0, w1, ref = (np.load(tmp_path / name) for name in ("w0.npz", "w1.npz", "ref.npz"))
+    keys = [k for k in ref.files if k.startswith("w")]
+    assert float(w0["loss"]) == pytest.approx(float(ref["loss"]), rel=1e-5)
+    assert max(float(np.abs(w0[k] - w1[k]).max()) for k in keys) == 0.0, "workers hold the same weights"
+    diff = max(float(np.abs(w0[k] - ref[k]).max()) for k in keys)
+    # Averaging per worker instead of over the global batch would double the update (diff ~ moved).
+    assert diff < 1e-2 * float(ref["moved"])
 
 
 @pytest.fixture(scope="module")
