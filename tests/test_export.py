@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 
+import cv2
 import keras
 import numpy as np
 import pytest
@@ -103,3 +104,16 @@ def test_tflite_variants_load_and_run(models, exported):
     assert report["variants"]["dynamic_int8"]["size_mb"] < report["variants"]["fp32"]["size_mb"] / 2
     out = export.run_tflite(contents["fp32"], {"images": images[:1]})
     assert out["vertices"].shape == (1, models[0].smpl.faces.max() + 1, 3)
+
+
+def test_demo_draws_the_mesh_from_a_saved_model_alone(exported, tmp_path):
+    from tfhybrid import demo
+
+    image = np.full((90, 120, 3), 90, np.uint8)
+    path = str(tmp_path / "photo.png")
+    cv2.imwrite(path, image)
+    demo.run(exported, [path], [str(tmp_path / "photo_mesh.png")], bbox=(30, 10, 40, 70))
+    out = cv2.imread(str(tmp_path / "photo_mesh.png"))
+    assert out.shape == (90, 120 + 90, 3)
+    assert (out[:, :120] != 90).any(), "the mesh is drawn over the photo"
+    assert (out[:, 120:] != 255).any(), "the side view shows the mesh"

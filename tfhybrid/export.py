@@ -84,7 +84,8 @@ def serving_module(model):
                                                                       size), input_signature=[bytes_spec])
         module.serve_float = tf.function(lambda images: _outputs(model, batch_from(images), size),
                                          input_signature=[image_spec])
-    module.faces = tf.constant(model.smpl.faces, name="faces")
+    # The mesh topology travels with the model, so a SavedModel alone can draw its predictions.
+    module.faces = tf.Variable(model.smpl.faces, trainable=False, name="faces")
     return module
 
 
