@@ -3,11 +3,16 @@ import os
 import shutil
 import subprocess
 
+from concurrent import futures
+
 import cv2
+import grpc
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfhybrid import export
 from tfhybrid.fileio import encode_image
@@ -117,3 +122,50 @@ def test_demo_draws_the_mesh_from_a_saved_model_alone(exported, tmp_path):
     assert out.shape == (90, 120 + 90, 3)
     assert (out[:, :120] != 90).any(), "the mesh is drawn over the photo"
     assert (out[:, 120:] != 255).any(), "the side view shows the mesh"
+
+
+class _SessionPredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """A minimal stand-in for tensorflow_model_server: a gRPC PredictionService backed by the TF1
+    session loader (the loader family TF Serving uses), serving one SavedModel."""
+
+    def __init__(self, path):
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        with self.graph.as_default():
+            self.meta = tf.compat.v1.saved_model.loader.load(self.session, ["serve"], path)
+
+    def Predict(self, request, context):
+        signature = self.meta.signature_def[request.model_spec.signature_name or "serving_default"]
+        feed = {signature.inputs[k].name: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        names = list(signature.outputs)
+        values = self.session.run([signature.outputs[n].name for n in names], feed)
+        response = predict_pb2.PredictResponse()
+        for name, value in zip(names, values):
+            response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+        return response
+
+
+def test_grpc_predict_requests(exported):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_SessionPredictionService(exported), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        crops = [encode_image(im, ".jpg") for im in _images(2, 5)]
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "tfhybrid"
+        request.model_spec.signature_name = "serving_default"
+        request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto(crops))
+        reply = stub.Predict(request, timeout=60)
+        vertices = tf.make_ndarray(reply.outputs["vertices"])
+        expected = tf.saved_model.load(exported).signatures["serving_default"](image_bytes=tf.constant(crops))
+        np.testing.assert_allclose(vertices, expected["vertices"].numpy(), atol=1e-5)
+        assert tf.make_ndarray(reply.outputs["pose"]).shape == (2, 72)
+        float_request = predict_pb2.PredictRequest()
+        float_request.model_spec.signature_name = "serve_float"
+        images = (_images(1, 6) / 127.5 - 1.0).astype(np.float32)
+        float_request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
+        assert tf.make_ndarray(stub.Predict(float_request, timeout=60).outputs["camera"]).shape == (1, 3)
+    finally:
+        server.stop(None)
