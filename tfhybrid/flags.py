@@ -57,4 +57,4 @@ def define_training_flags():
     flags.DEFINE_integer("log_every", 20, "Write TensorBoard scalars every N steps.")
     flags.DEFINE_bool("allow_flag_changes", False, "Resume even if training flags differ from the saved run.")
     flags.DEFINE_bool("skip_corrupt", False, "Skip (and count) corrupt records instead of stopping.")
-    flags.DEFINE_bool("jit_smpl", False, "Compile the whole step with XLA (pays off on GPUs).")
+    flags.DEFINE_bool("jit_compile", False, "Compile the whole training step with XLA: pays off on GPUs, slower for CPU convolutions.")

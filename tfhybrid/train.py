@@ -189,7 +189,7 @@ def train():
     def replica_step(batch):
         return model.replica_step(batch)
 
-    @tf.function(jit_compile=FLAGS.jit_smpl or None)
+    @tf.function(jit_compile=FLAGS.jit_compile or None)
     def distributed_step(batch):
         report = strategy.run(replica_step, args=(batch,))
         return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in report.items()}

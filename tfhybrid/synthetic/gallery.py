@@ -1,42 +1,26 @@
 """Poses the toy body through the `SMPL` layer and draws the meshes: a picture to check by eye.
 
-    python -m tfhybrid.synthetic.gallery --out out/quickstart/poses.png
+    python -m tfhybrid.synthetic.gallery --out out/gallery/poses.png
 """
-import os
-
 import cv2
 import numpy as np
 from absl import app, flags
 
-from tfhybrid import conventions
 from tfhybrid.fileio import write_image
 from tfhybrid.synthetic import render
+from tfhybrid.synthetic.posing import POSE_TEMPLATES
 from tfhybrid.synthetic.preview import PART_COLORS
 from tfhybrid.synthetic.toybody import make_toy_body
 
+
 def named_poses(mean_pose):
-    """A few recognisable poses, (N, 72) axis-angle, built on the mean pose."""
-    names = conventions.SMPL_JOINTS
-
-    def pose(**joints):
-        p = mean_pose.reshape(24, 3).copy()
-        for name, value in joints.items():
-            p[names.index(name)] = value
-        return p.reshape(72)
-
-    return {
-        "mean": mean_pose.copy(),
-        "walking": pose(left_hip=(-0.5, 0, 0.05), right_hip=(0.4, 0, -0.05), right_knee=(0.7, 0, 0),
-                        left_knee=(0.2, 0, 0), left_shoulder=(0.4, 0, -1.2), right_shoulder=(-0.4, 0, 1.2)),
-        "reaching": pose(right_shoulder=(0, 1.3, 0.2), right_elbow=(0, 0.2, 0), left_shoulder=(0, 0, -1.2),
-                         spine2=(0.15, 0.2, 0)),
-        "sitting": pose(left_hip=(-1.5, 0, 0.1), right_hip=(-1.5, 0, -0.1), left_knee=(1.5, 0, 0),
-                        right_knee=(1.5, 0, 0), left_shoulder=(0.2, 0.6, -1.0), right_shoulder=(0.2, -0.6, 1.0),
-                        left_elbow=(0, -1.2, 0), right_elbow=(0, 1.2, 0)),
-        "crouching": pose(left_hip=(-2.0, 0, 0.2), right_hip=(-2.0, 0, -0.2), left_knee=(2.3, 0, 0),
-                          right_knee=(2.3, 0, 0), left_ankle=(-0.3, 0, 0), right_ankle=(-0.3, 0, 0),
-                          spine1=(0.3, 0, 0), left_shoulder=(0, 1.0, -0.4), right_shoulder=(0, -1.0, 0.4)),
-    }
+    """The pose prior's modes (`posing.POSE_TEMPLATES`), (72,) axis-angle each, with the mean pose's root."""
+    poses = {}
+    for name, template in POSE_TEMPLATES.items():
+        pose = template.copy()
+        pose[0] = mean_pose[:3]
+        poses[name] = pose.reshape(72)
+    return poses
 
 
 def _yaw(pose, angle):
@@ -97,6 +81,6 @@ def main(_):
 
 if __name__ == "__main__":
     # Flags are defined only when run as a program, so importing the module never claims them.
-    flags.DEFINE_string("out", "out/quickstart/poses.png", "PNG to write.")
+    flags.DEFINE_string("out", "out/gallery/poses.png", "PNG to write.")
     flags.DEFINE_integer("seed", 0, "Toy-body seed.")
     app.run(main)
