@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) bench/smpl.py
 	$(PY) bench/render.py
 	$(PY) bench/input_pipeline.py
+	$(PY) bench/train_step.py
 
 SMOKE_CONVERT = --body_model out/world/models/toy_smpl_neutral.npz --uv_table out/world/densepose/UV_Processed.mat \
 	--out out/records --size 64 --refine_iuv
