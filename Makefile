@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED := 1
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,export]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,export,dct]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,6 +20,9 @@ def define_model_flags():
     _define("integer", "main_depth", 50, "ResNet depth of the main (image) branch: 18, 50 or 101.")
     _define("integer", "aux_depth", 18, "ResNet depth of the IUV/segmentation branch of two-branch models.")
     _define("integer", "input_size", 224, "Crop size fed to the network (records are resized if different).")
+    _define("enum", "resnet_layout", "keras", "ResNet-50/101 layout: keras.applications or torchvision (ResNet v1.5, "
+            "the layout of DCT's checkpoints).", enum_values=["keras", "torchvision"])
+    _define("bool", "bgr_input", False, "Feed the image branch BGR (DCT's checkpoints expect it).")
     _define("string", "main_weights", None, "Optional local weights file for the main encoder.")
     _define("string", "aux_weights", None, "Optional local weights file for the auxiliary encoder.")
     _define("string", "body_model", None, "SMPL-format body model (.pkl or .npz) with 'cocoplus' and 'h36m' "

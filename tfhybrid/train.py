@@ -100,7 +100,8 @@ def build_model(strategy, global_batch_size):
         mean = default_mean_params(params["pose"], params["shape"])
     options = ModelOptions(input_kind=FLAGS.input, main_depth=FLAGS.main_depth, aux_depth=FLAGS.aux_depth,
                            input_size=FLAGS.input_size, main_weights=FLAGS.main_weights,
-                           aux_weights=FLAGS.aux_weights)
+                           aux_weights=FLAGS.aux_weights, resnet_layout=FLAGS.resnet_layout,
+                           bgr_input=FLAGS.bgr_input)
     weights = LossWeights(keypoints=FLAGS.kp_weight, dense=FLAGS.dense_weight if FLAGS.use_dense else 0.0,
                           smpl=FLAGS.smpl_weight, joints3d=FLAGS.joints3d_weight, smpl_terms=FLAGS.smpl_terms)
     keras.utils.set_random_seed(FLAGS.seed)

@@ -28,6 +28,8 @@ class ModelOptions:
     input_size: int = 224
     main_weights: str = None
     aux_weights: str = None
+    resnet_layout: str = "keras"     # ResNet-50/101: 'keras' (applications) or 'torchvision'
+    bgr_input: bool = False           # DCT's checkpoints expect BGR images in [-1, 1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +56,11 @@ def branch_input(batch, kind):
     return batch[kind]
 
 
+def _model_input(batch, kind, bgr):
+    x = branch_input(batch, kind)
+    return x[..., ::-1] if bgr and kind == "image" else x
+
+
 class HybridModel(keras.Model):
     """The DCT model with its gated hybrid losses and a distribution-aware `train_step`."""
 
@@ -71,7 +78,8 @@ class HybridModel(keras.Model):
         channels = {"image": 3, "iuv": 3, "seg": NUM_SEG_LABELS}
         depths = [options.main_depth] + [options.aux_depth] * (len(kinds) - 1)
         weights = [options.main_weights, options.aux_weights]
-        self.encoders = [build_encoder(depth, (size, size, channels[kind]), f"{kind}_encoder", weights[i])
+        self.encoders = [build_encoder(depth, (size, size, channels[kind]), f"{kind}_encoder", weights[i],
+                                       options.resnet_layout)
                          for i, (kind, depth) in enumerate(zip(kinds, depths))]
         self.fc = keras.layers.Dense(1024, activation="relu", name="regressor_fc")
         self.head = keras.layers.Dense(NUM_PARAMS, kernel_initializer=keras.initializers.VarianceScaling(0.01),
@@ -93,7 +101,7 @@ class HybridModel(keras.Model):
           'rotations' (B, 24, 3, 3), 'joints_<name>' per regressor, 'keypoints2d' (B, 19, 2) and
           'vertices2d' (B, V, 2) in the normalised crop frame.
         """
-        features = [encoder(branch_input(batch, kind), training=training)
+        features = [encoder(_model_input(batch, kind, self.options.bgr_input), training=training)
                     for encoder, kind in zip(self.encoders, self.branch_kinds)]
         x = features[0] if len(features) == 1 else tf.concat(features, axis=-1)
         params = self.head(self.fc(x)) + self.mean_params

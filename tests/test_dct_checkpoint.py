@@ -1,0 +1,139 @@
+"""DCT's PyTorch checkpoints: a state dict with DCT's keys and shapes, a reference forward written
+here with torch.nn.functional, and the converted Keras model giving the same 85 numbers."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tfhybrid.dct_checkpoint import CheckpointError, load_into, resnet_depth
+from tfhybrid.models.encoders import BLOCKS
+from tfhybrid.models.hybrid import HybridModel, ModelOptions
+
+SIZE = 64
+
+
+def _resnet_state(rng, prefix, depth, in_channels=3):
+    state = {}
+
+    def conv(key, cout, cin, k):
+        state[f"{key}.weight"] = rng.normal(0, np.sqrt(1.0 / (cin * k * k)), (cout, cin, k, k))
+
+    def bn(key, c):
+        state.update({f"{key}.weight": rng.uniform(0.3, 0.6, c), f"{key}.bias": rng.normal(0, 0.1, c),
+                      f"{key}.running_mean": rng.normal(0, 0.1, c), f"{key}.running_var": rng.uniform(0.5, 1.5, c),
+                      f"{key}.num_batches_tracked": np.array(7)})
+
+    conv(f"{prefix}.conv1", 64, in_channels, 7)
+    bn(f"{prefix}.bn1", 64)
+    bottleneck = depth != 18
+    channels = 64
+    for stage, (filters, count) in enumerate(zip((64, 128, 256, 512), BLOCKS[depth][1])):
+        for b in range(count):
+            key = f"{prefix}.layer{stage + 1}.{b}"
+            out = 4 * filters if bottleneck else filters
+            if bottleneck:
+                conv(f"{key}.conv1", filters, channels, 1), bn(f"{key}.bn1", filters)
+                conv(f"{key}.conv2", filters, filters, 3), bn(f"{key}.bn2", filters)
+                conv(f"{key}.conv3", out, filters, 1), bn(f"{key}.bn3", out)
+            else:
+                conv(f"{key}.conv1", filters, channels, 3), bn(f"{key}.bn1", filters)
+                conv(f"{key}.conv2", filters, filters, 3), bn(f"{key}.bn2", filters)
+            if (stage > 0 and b == 0) or channels != out:
+                conv(f"{key}.downsample.0", out, channels, 1), bn(f"{key}.downsample.1", out)
+            channels = out
+    state[f"{prefix}.fc1.weight"] = rng.normal(0, 0.02, (1024, channels))
+    state[f"{prefix}.fc1.bias"] = rng.normal(0, 0.02, 1024)
+    return state
+
+
+def _resnet_forward(s, prefix, depth, x):
+    def bn(key, y):
+        return F.batch_norm(y, s[f"{key}.running_mean"], s[f"{key}.running_var"], s[f"{key}.weight"],
+                            s[f"{key}.bias"], training=False, eps=1e-5)
+
+    y = F.relu(bn(f"{prefix}.bn1", F.conv2d(x, s[f"{prefix}.conv1.weight"], stride=2, padding=3)))
+    y = F.max_pool2d(y, 3, 2, 1)
+    bottleneck = depth != 18
+    for stage, count in enumerate(BLOCKS[depth][1]):
+        for b in range(count):
+            key = f"{prefix}.layer{stage + 1}.{b}"
+            stride = 2 if stage > 0 and b == 0 else 1
+            if bottleneck:
+                z = F.relu(bn(f"{key}.bn1", F.conv2d(y, s[f"{key}.conv1.weight"])))
+                z = F.relu(bn(f"{key}.bn2", F.conv2d(z, s[f"{key}.conv2.weight"], stride=stride, padding=1)))
+                z = bn(f"{key}.bn3", F.conv2d(z, s[f"{key}.conv3.weight"]))
+            else:
+                z = F.relu(bn(f"{key}.bn1", F.conv2d(y, s[f"{key}.conv1.weight"], stride=stride, padding=1)))
+                z = bn(f"{key}.bn2", F.conv2d(z, s[f"{key}.conv2.weight"], padding=1))
+            shortcut = y
+            if f"{key}.downsample.0.weight" in s:
+                shortcut = bn(f"{key}.downsample.1", F.conv2d(y, s[f"{key}.downsample.0.weight"], stride=stride))
+            y = F.relu(z + shortcut)
+    y = F.relu(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+    return F.relu(F.linear(y, s[f"{prefix}.fc1.weight"], s[f"{prefix}.fc1.bias"]))
+
+
+def _reference(s, image_bgr, iuv):
+    main = _resnet_forward(s, "main_encoder", 50, image_bgr)
+    feat = torch.cat([main, _resnet_forward(s, "aux_encoder", 18, iuv)], dim=1)
+    feat = F.relu(F.linear(F.relu(feat), s["feat_encoder.1.weight"], s["feat_encoder.1.bias"]))
+    return F.linear(feat, s["regressor.0.weight"], s["regressor.0.bias"])
+
+
+@pytest.fixture(scope="module")
+def state():
+    rng = np.random.default_rng(0)
+    s = {**_resnet_state(rng, "main_encoder", 50), **_resnet_state(rng, "aux_encoder", 18)}
+    s.update({"feat_encoder.1.weight": rng.normal(0, 0.02, (1024, 2048)), "feat_encoder.1.bias": rng.normal(0, 0.02, 1024),
+              "regressor.0.weight": rng.normal(0, 0.02, (85, 1024)), "regressor.0.bias": rng.normal(0, 0.02, 85)})
+    return {f"module.{k}": v.astype(np.float32) for k, v in s.items()}
+
+
+def test_converted_model_matches_the_pytorch_forward(state, toy):
+    assert resnet_depth({k[7:]: v for k, v in state.items()}, "main_encoder") == 50
+    assert resnet_depth({k[7:]: v for k, v in state.items()}, "aux_encoder") == 18
+    model = HybridModel(toy.model, ModelOptions("image+iuv", 50, 18, SIZE, resnet_layout="torchvision",
+                                                bgr_input=True))
+    rng = np.random.default_rng(1)
+    rgb = rng.uniform(-1, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
+    iuv = rng.uniform(-1, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
+    model({"image": rgb, "iuv": iuv})
+    load_into(model, state)
+    ours = model({"image": rgb, "iuv": iuv})["params"].numpy() - model.mean_params.numpy()
+    torch_state = {k[7:]: torch.from_numpy(v) for k, v in state.items()}
+    bgr = torch.from_numpy(rgb[..., ::-1].copy()).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        expected = _reference(torch_state, bgr, torch.from_numpy(iuv).permute(0, 3, 1, 2)).numpy()
+    assert np.abs(expected).max() > 0.05, "outputs are not trivially small"
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+def test_wrong_checkpoints_are_named(state, toy):
+    model = HybridModel(toy.model, ModelOptions("image+iuv", 50, 18, SIZE, resnet_layout="torchvision"))
+    model({"image": np.zeros((1, SIZE, SIZE, 3), np.float32), "iuv": np.zeros((1, SIZE, SIZE, 3), np.float32)})
+    broken = dict(state)
+    del broken["module.regressor.0.bias"]
+    with pytest.raises(CheckpointError, match="missing key 'regressor.0.bias'"):
+        load_into(model, broken)
+    extra = {**state, "module.something.weight": np.zeros(3, np.float32)}
+    with pytest.raises(CheckpointError, match="not used"):
+        load_into(model, extra)
+
+
+def test_conversion_tool_writes_a_model_dir(state, model_files, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    checkpoint = tmp_path / "img_iuv_res50_res18.pth"
+    torch.save({k: torch.from_numpy(v) for k, v in state.items()}, checkpoint)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, os.path.join(root, "tools", "convert_dct_checkpoint.py"),
+                             f"--checkpoint={checkpoint}", f"--body_model={model_files['npz']}", f"--input_size={SIZE}",
+                             f"--model_dir={tmp_path / 'dct'}"], capture_output=True, text=True, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ResNet-50 + ResNet-18 (image+iuv)" in result.stdout
+    saved = json.load(open(tmp_path / "dct" / "flags.json"))
+    assert saved["resnet_layout"] == "torchvision" and saved["bgr_input"] and saved["input"] == "image+iuv"
+    assert any(name.startswith("ckpt-0") for name in os.listdir(tmp_path / "dct" / "checkpoints"))

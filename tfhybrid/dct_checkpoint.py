@@ -1,0 +1,82 @@
+"""Conversion of the DCT authors' PyTorch checkpoints into a HybridModel.
+
+DCT's `DCTEncoder` state dict holds `main_encoder.*` and optionally `aux_encoder.*` (torchvision
+ResNet keys: conv1, bn1, layerS.B.{convK,bnK,downsample.0,downsample.1}, and the 1024-wide `fc1`),
+`feat_encoder.1` (the layer between the two ReLUs) and `regressor.0` (the 85 outputs). A
+`module.` prefix (DistributedDataParallel) is removed. DCT feeds BGR images scaled to [-1, 1], so
+the converted model is built with `bgr_input=True` and the torchvision ResNet layout.
+"""
+import re
+
+import numpy as np
+
+from tfhybrid.models.encoders import BLOCKS
+
+
+class CheckpointError(ValueError):
+    """A state dict does not have DCT's keys or shapes."""
+
+
+def strip_prefix(state):
+    return {k[len("module."):] if k.startswith("module.") else k: np.asarray(v) for k, v in state.items()
+            if not k.endswith("num_batches_tracked")}
+
+
+def resnet_depth(state, prefix):
+    """18, 50 or 101 from the block count of stage 3 and the presence of bottleneck convs."""
+    blocks = {int(m.group(1)) for k in state for m in [re.match(rf"{prefix}\.layer3\.(\d+)\.", k)] if m}
+    if not blocks:
+        raise CheckpointError(f"no '{prefix}.layer3.*' keys: not a DCT encoder state dict")
+    count = max(blocks) + 1
+    for depth, (_, counts) in BLOCKS.items():
+        if counts[2] == count and (depth == 18) == (f"{prefix}.layer1.0.conv3.weight" not in state):
+            return depth
+    raise CheckpointError(f"'{prefix}' has {count} blocks in layer3: not ResNet-18, 50 or 101")
+
+
+def _torch_key(layer_name, encoder_name):
+    """Keras layer name -> torch parameter prefix ('x_encoder_layer1_0_down_bn' -> 'layer1.0.downsample.1')."""
+    local = layer_name[len(encoder_name) + 1:]
+    match = re.fullmatch(r"layer(\d)_(\d+)_(.+)", local)
+    if not match:
+        return local
+    stage, block, part = match.groups()
+    part = {"down": "downsample.0", "down_bn": "downsample.1"}.get(part, part)
+    return f"layer{stage}.{block}.{part}"
+
+
+def load_into(model, state):
+    """Copies a DCT state dict into a HybridModel built with the matching branches and depths."""
+    state = strip_prefix(state)
+    used = set()
+
+    def take(key, shape):
+        if key not in state:
+            raise CheckpointError(f"missing key '{key}'")
+        value = state[key]
+        if value.shape != shape:
+            raise CheckpointError(f"key '{key}' has shape {value.shape}, expected {shape}")
+        used.add(key)
+        return value.astype(np.float32)
+
+    for encoder, prefix in zip(model.encoders, ("main_encoder", "aux_encoder")):
+        for layer in encoder.layers:
+            weights = layer.get_weights()
+            if not weights:
+                continue
+            key = f"{prefix}.{_torch_key(layer.name, encoder.name)}"
+            if len(weights) == 4:                                  # BatchNormalization
+                names = ("weight", "bias", "running_mean", "running_var")
+                layer.set_weights([take(f"{key}.{n}", w.shape) for n, w in zip(names, weights)])
+            elif len(weights) == 1:                                # Conv2D without bias
+                kh, kw, cin, cout = weights[0].shape
+                layer.set_weights([take(f"{key}.weight", (cout, cin, kh, kw)).transpose(2, 3, 1, 0)])
+            else:                                                  # Dense
+                cin, cout = weights[0].shape
+                layer.set_weights([take(f"{key}.weight", (cout, cin)).T, take(f"{key}.bias", (cout,))])
+    for layer, key in ((model.fc, "feat_encoder.1"), (model.head, "regressor.0")):
+        cin, cout = layer.get_weights()[0].shape
+        layer.set_weights([take(f"{key}.weight", (cout, cin)).T, take(f"{key}.bias", (cout,))])
+    unused = sorted(set(state) - used)
+    if unused:
+        raise CheckpointError(f"{len(unused)} keys were not used, e.g. {unused[:5]}")
