@@ -151,7 +151,7 @@ def _train_args(world, records, model_dir, *extra):
             *extra]
 
 
-def test_killed_run_resumes_and_evaluates(tiny_records, tmp_path):
+def test_killed_run_resumes_evaluates_and_exports(tiny_records, tmp_path):
     world, records = tiny_records
     model_dir = str(tmp_path / "model")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -183,6 +183,15 @@ def test_killed_run_resumes_and_evaluates(tiny_records, tmp_path):
     assert {"PVE", "MPJPE", "PVE-T", "MPJPE-H36M", "PA-MPJPE", "DKD"} <= set(row)
     assert all(np.isfinite(v) and v > 0 for v in row.values())
     assert os.path.getsize(tmp_path / "pred.png") > 1000
+    exported = subprocess.run([sys.executable, "-m", "tfhybrid.export", f"--model_dir={model_dir}",
+                               f"--out={tmp_path}/export/1", "--tflite=fp32,fp16,dynamic_int8",
+                               f"--eval_data={records}/up-3d-*.tfrecord"], cwd=ROOT, env=env, capture_output=True,
+                              text=True)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    report = json.load(open(tmp_path / "export" / "1_tflite" / "tflite_report.json"))
+    assert set(report["variants"]) == {"fp32", "fp16", "dynamic_int8"}
+    assert report["variants"]["fp32"]["max_vertex_difference_m"] < 1e-4
+    assert os.path.exists(tmp_path / "export" / "1" / "saved_model.pb")
 
 
 def test_nan_loss_stops_the_run(tiny_records, tmp_path):
