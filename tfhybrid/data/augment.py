@@ -33,7 +33,7 @@ class AugmentOptions:
 
 _KEYPOINT_FLIP = conventions.flip_permutation("cocoplus")
 _JOINTS3D_FLIP = conventions.flip_permutation("h36m")
-_POSE_FLIP = np.concatenate([3 * conventions.SMPL_FLIP_PERMUTATION[:, None] + np.arange(3)[None, :]]).reshape(-1)
+_POSE_FLIP = (3 * conventions.SMPL_FLIP_PERMUTATION[:, None] + np.arange(3)[None, :]).reshape(-1)
 _POSE_SIGNS = np.tile(conventions.SMPL_POSE_REFLECTION_SIGNS, 24).astype(np.float32)
 
 

@@ -45,6 +45,12 @@ class Camera:
         return np.stack([self.fx * points[:, 0] / points[:, 2] + self.cx,
                          self.fy * points[:, 1] / points[:, 2] + self.cy], axis=1)
 
+    def contains(self, pixels):
+        """(N,) whether (N, 2) pixel coordinates fall inside the image."""
+        pixels = np.asarray(pixels, np.float64)
+        return ((pixels[:, 0] >= 0) & (pixels[:, 0] < self.width) & (pixels[:, 1] >= 0)
+                & (pixels[:, 1] < self.height))
+
     @property
     def matrix(self):
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
@@ -190,9 +196,9 @@ def keypoint_visibility(points_cam, camera, depth_map, tolerance=0.12):
       pixels (N, 2) and visible (N,) bool.
     """
     pixels = camera.project(points_cam)
+    inside = camera.contains(pixels) & (points_cam[:, 2] > 0)
     col = np.floor(pixels[:, 0]).astype(np.int64)
     row = np.floor(pixels[:, 1]).astype(np.int64)
-    inside = (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height) & (points_cam[:, 2] > 0)
     visible = np.zeros(points_cam.shape[0], bool)
     nearest = depth_map[row[inside], col[inside]]
     visible[inside] = nearest >= points_cam[inside, 2] - tolerance

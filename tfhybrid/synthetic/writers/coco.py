@@ -66,8 +66,7 @@ def _annotation(rng, person, mask, labels, camera, dense):
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     polygons = [(c.reshape(-1, 2) + 0.5).reshape(-1).tolist() for c in contours if len(c) >= 3]
     keypoints = conventions.convert_keypoints(keypoints_2d(person, camera, labels["depth"]), "cocoplus", "coco")
-    inside = (keypoints[:, 0] >= 0) & (keypoints[:, 0] < camera.width) & (keypoints[:, 1] >= 0) & \
-        (keypoints[:, 1] < camera.height)
+    inside = camera.contains(keypoints[:, :2])
     v = np.where(inside, np.where(keypoints[:, 2] > 0, 2, 1), 0)
     xy = np.where(v[:, None] > 0, keypoints[:, :2], 0.0)
     ann = {"area": float(mask.sum()), "bbox": [float(x0), float(y0), float(w), float(h)], "category_id": 1,

@@ -94,8 +94,7 @@ def render_sample(world, index):
         pixels, visible = scene.keypoint_visibility(state.pop("cocoplus_cam"), camera, labels["depth"])
         points = conventions.convert_keypoints(np.concatenate([pixels, visible[:, None]], axis=1), "cocoplus",
                                                "openpose18")
-        inside = (points[:, 0] >= 0) & (points[:, 0] < camera.width) & (points[:, 1] >= 0) & \
-            (points[:, 1] < camera.height)
+        inside = camera.contains(points[:, :2])
         confidence = np.where(points[:, 2] > 0, rng.uniform(0.4, 1.0, 18), rng.uniform(0.05, 0.3, 18)) * inside
         state["poses2d"] = np.concatenate([points[:, :2] * inside[:, None], confidence[:, None]], axis=1).T
     cam_pose = np.eye(4)

@@ -39,8 +39,7 @@ def render_sample(world, index):
     person = place_person(world, rng, camera, centre, rng.uniform(0.6, 0.9) * min(win_w, win_h))
     image, labels = scene.render_scene(rng, [person.as_scene_person()], world.table, camera)
     keypoints = keypoints_2d(person, camera, labels["depth"])[:14]
-    outside = (keypoints[:, 0] < 0) | (keypoints[:, 0] >= width) | (keypoints[:, 1] < 0) | (keypoints[:, 1] >= height)
-    keypoints[outside] = 0.0
+    keypoints[~camera.contains(keypoints[:, :2])] = 0.0
     stem = f"{index:05d}"
     write_image(world.path(NAME, f"{stem}_image.png"), image)
     write_image(world.path(NAME, f"{stem}_render_light.png"), _render_light(world, person, camera))
