@@ -21,6 +21,8 @@ def define_flags():
     flags.DEFINE_float("margin", 1.2, "Crop side as a multiple of the person box's longer side.")
     flags.DEFINE_integer("samples_per_shard", 256, "Samples per TFRecord shard.", lower_bound=1)
     flags.DEFINE_integer("dense_points", 125, "Dense points sampled per person from IUV predictions.")
+    flags.DEFINE_float("uv_noise", 0.0, "Gaussian noise sigma (0..255 scale) on U and V of the IUV predictions and "
+                       "of every dense point, before mapping them onto the body (the study's Fig. 5).", lower_bound=0.0)
     flags.DEFINE_integer("workers", 0, "Worker processes (0: all cores).", lower_bound=0)
 
 
@@ -32,7 +34,8 @@ def main_for(converter_cls):
         f = flags.FLAGS
         options = Options(src=f.src, split=f.split, out=f.out, body_model=f.body_model, uv_table=f.uv_table,
                           iuv_dir=f.iuv_dir, refine_iuv=f.refine_iuv, size=f.size, margin=f.margin,
-                          samples_per_shard=f.samples_per_shard, workers=f.workers, dense_points=f.dense_points)
+                          samples_per_shard=f.samples_per_shard, workers=f.workers, dense_points=f.dense_points,
+                          uv_noise=f.uv_noise)
         start = time.time()
         entry = converter_cls(options).run()
         reasons = {}

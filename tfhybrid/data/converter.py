@@ -72,6 +72,7 @@ class Options:
     samples_per_shard: int = 256
     workers: int = 0
     dense_points: int = 125
+    uv_noise: float = 0.0      # Gaussian sigma on the 0..255 scale (the study's Fig. 5)
     seed: int = 0
 
 
@@ -202,7 +203,17 @@ class Converter:
             from tfhybrid.densepose import refine_iuv
 
             iuv, _ = refine_iuv(iuv, keypoints_crop)
+        if opts.uv_noise > 0:
+            iuv = iuv.copy()
+            foreground = iuv[..., 0] > 0
+            noise = self._noise_rng(source, "iuv").normal(0.0, opts.uv_noise, (int(foreground.sum()), 2))
+            iuv[foreground, 1:] = np.clip(np.rint(iuv[foreground, 1:] + noise), 0, 255).astype(np.uint8)
         return iuv
+
+    def _noise_rng(self, source, what):
+        """A generator fixed by the sample and the purpose, so reconversion reproduces the noise."""
+        digest = hashlib.sha256(f"{source.source_id}/{what}/{self.options.seed}".encode()).hexdigest()
+        return np.random.default_rng(int(digest[:16], 16))
 
     def _dense(self, source, matrix, iuv):
         from tfhybrid.densepose import iuv_to_barycentric, sample_dense_points, symmetric_points
@@ -218,6 +229,9 @@ class Converter:
                 col, row = np.clip(xy.astype(np.int64), 0, size - 1).T
                 keep &= iuv[row, col, 0] > 0                       # DCT drops points on refined background
             xy, parts, u, v = xy[keep], parts[keep], u[keep], v[keep]
+            if self.options.uv_noise > 0:
+                noise = self._noise_rng(source, "dense").normal(0.0, self.options.uv_noise / 255.0, (2, parts.size))
+                u, v = np.clip(u + noise[0], 0.0, 1.0), np.clip(v + noise[1], 0.0, 1.0)
             _, vertex_ids, bary = iuv_to_barycentric(table, parts, u, v)
         elif iuv is not None:
             seed = int(hashlib.sha256(source.source_id.encode()).hexdigest()[:8], 16) ^ self.options.seed
@@ -296,7 +310,8 @@ class Converter:
                  "skipped": [item for k in sorted(summaries) for item in summaries[k]["skipped"]],
                  "shards": [summaries[k]["shard"] for k in sorted(summaries)],
                  "options": {"size": opts.size, "margin": opts.margin, "iuv_dir": opts.iuv_dir,
-                             "refine_iuv": opts.refine_iuv, "dense_points": opts.dense_points},
+                             "refine_iuv": opts.refine_iuv, "dense_points": opts.dense_points,
+                             "uv_noise": opts.uv_noise},
                  "sources": {os.path.relpath(p, opts.src): sha256(p) for p in self.source_files()}}
         update_manifest(opts.out, entry)
         return entry

@@ -1,0 +1,65 @@
+"""`python -m tfhybrid.study --flagfile=configs/study_<name>.flags [--profile=tiny|paper] [--only_input=image]`
+
+Builds the benchmark data the experiment needs, runs its unfinished runs (over `--seeds`, on
+every visible device), then writes `OUT/results.csv`, `OUT/results.md` and `OUT/plots/` for every
+experiment that has finished runs under OUT (default `out/study/<profile>`).
+"""
+import os
+import sys
+import time
+
+from absl import app, flags
+
+from tfhybrid.study import benchmark as benchmark_lib
+from tfhybrid.study import experiments as experiments_lib
+from tfhybrid.study import profiles, report, runner
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("experiment", ["table3"], "Experiments to run: some of "
+                  f"{', '.join(experiments_lib.EXPERIMENTS)}, or 'all'.")
+flags.DEFINE_enum("profile", "tiny", list(profiles.PROFILES), "Budget: tiny (small inputs and encoders, CPU), "
+                  "paper (224 px, the paper's encoders and schedule), micro (a handful of steps, for tests).")
+flags.DEFINE_enum("only_input", None, list(experiments_lib.INPUTS), "Run only the cells with this network input.")
+flags.DEFINE_list("seeds", ["0"], "Seeds; each cell is trained once per seed (mean and spread are reported).")
+flags.DEFINE_string("out", None, "Study folder (runs, results, plots); default out/study/<profile>.")
+flags.DEFINE_string("records_dir", None, "Converted real data in the benchmark's layout (see "
+                    "tfhybrid/study/benchmark.py) instead of the synthetic benchmark.")
+flags.DEFINE_string("body_model", None, "Body model of --records_dir.")
+flags.DEFINE_string("mean_params", None, "Mean-parameter .h5 of --records_dir (optional).")
+flags.DEFINE_bool("report_only", False, "Only write the results from the finished runs.")
+flags.DEFINE_bool("keep_going", False, "Go on with the other runs when one fails.")
+flags.DEFINE_string("docs", None, "Also rewrite the generated block of this markdown file (docs/results.md).")
+
+
+def main(argv):
+    del argv
+    names = list(experiments_lib.EXPERIMENTS) if FLAGS.experiment == ["all"] else FLAGS.experiment
+    try:
+        chosen = [experiments_lib.get(name) for name in names]
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError as error:
+        raise app.UsageError(str(error))
+    profile = profiles.get(FLAGS.profile)
+    out = FLAGS.out or os.path.join("out", "study", profile.name)
+    bench = benchmark_lib.Benchmark(os.path.join(out, "benchmark"), profile, FLAGS.records_dir, FLAGS.body_model,
+                                    FLAGS.mean_params)
+    runs_dir = os.path.join(out, "runs")
+    failed = []
+    if not FLAGS.report_only:
+        start = time.time()
+        runs = runner.plan(chosen, profile, bench, runs_dir, seeds, FLAGS.only_input)
+        variants = sorted({cell.variant for run in runs if not run.finished for _, cell in run.cells})
+        bench.prepare(variants)
+        slots = runner.device_slots(profile, runner.visible_gpus())
+        failed = runner.execute(runs, bench.eval_sets(), os.path.join(out, "baseline.json"), slots, FLAGS.keep_going)
+        print(f"study runs took {(time.time() - start) / 60:.1f} min")
+    everything = list(experiments_lib.EXPERIMENTS.values())
+    entries = report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs)
+    print(f"{len(entries)} finished cell run(s) in {out}/results.csv; tables in {out}/results.md, plots in {out}/plots")
+    if failed:
+        print(f"{len(failed)} run(s) failed: " + ", ".join(run.folder for run in failed), file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,150 @@
+"""Plans the study's runs, skips finished ones, and runs the rest on every visible device.
+
+A run is one training + evaluation, named by a hash of its training flags (seed aside) and its
+seed: `RUNS/<hash>-s<seed>/` holds `run.flags`, `model/`, `log.txt` and, once finished,
+`result.json`. Cells of different experiments that train the same way share one run, and a run
+whose `result.json` exists is never repeated; an interrupted run resumes from its checkpoint.
+"""
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+from tfhybrid.fileio import write_bytes
+
+
+@dataclasses.dataclass
+class Run:
+    key: str
+    folder: str
+    flags: dict
+    seed: int
+    cells: list                       # [(experiment name, Cell), ...] that this run serves
+
+    @property
+    def result_path(self):
+        return os.path.join(self.folder, "result.json")
+
+    @property
+    def finished(self):
+        return os.path.exists(self.result_path)
+
+    def label(self):
+        return ", ".join(f"{name} {cell.row} x {cell.column}" for name, cell in self.cells) + f", seed {self.seed}"
+
+
+def run_flags(profile, benchmark, cell, seed):
+    """Every training flag of a run, without model_dir."""
+    return {**profile.train, **cell.flags, "body_model": benchmark.body_model, "mean_params": benchmark.mean_params,
+            "train_data": benchmark.train_sources(cell.variant), "seed": seed}
+
+
+def config_hash(flags):
+    """12 hex digits naming a training configuration; the seed is not part of it."""
+    text = json.dumps({k: v for k, v in flags.items() if k != "seed"}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None):
+    """The runs of the experiments' cells (optionally of one input kind) for each seed, in order."""
+    runs = {}
+    for experiment in experiments:
+        for cell in experiment.cells:
+            if only_input and cell.input != only_input:
+                continue
+            for seed in seeds:
+                flags = run_flags(profile, benchmark, cell, seed)
+                key = f"{config_hash(flags)}-s{seed}"
+                if key not in runs:
+                    runs[key] = Run(key, os.path.join(runs_dir, key), flags, seed, [])
+                runs[key].cells.append((experiment.name, cell))
+    return list(runs.values())
+
+
+def flagfile_text(flags, model_dir):
+    """absl flagfile lines for a run's flags."""
+    lines = []
+    for name, value in sorted({**flags, "model_dir": model_dir}.items()):
+        if isinstance(value, bool):
+            lines.append(f"--{name}" if value else f"--no{name}")
+        elif name == "train_data":
+            lines += [f"--{name}={v}" for v in value]
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"--{name}={','.join(str(v) for v in value)}")
+        else:
+            lines.append(f"--{name}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def visible_gpus():
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def device_slots(profile, gpu_count):
+    """Environment overrides of the concurrent run slots: one run per GPU for small models,
+    else a single slot whose runs mirror over all GPUs (train's --strategy=auto)."""
+    if gpu_count > 1 and profile.parallel_runs_per_gpu:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = visible.split(",") if visible else [str(i) for i in range(gpu_count)]
+        return [{"CUDA_VISIBLE_DEVICES": ids[i]} for i in range(gpu_count)]
+    return [{}]
+
+
+def launch(run, eval_sets, baseline_path, env_overrides):
+    """Runs the worker for `run`; returns its exit code (output goes to run/log.txt)."""
+    os.makedirs(run.folder, exist_ok=True)
+    flagfile = os.path.join(run.folder, "run.flags")
+    write_bytes(flagfile, flagfile_text(run.flags, os.path.join(run.folder, "model")).encode())
+    command = [sys.executable, "-m", "tfhybrid.study.worker", f"--flagfile={flagfile}",
+               f"--result={run.result_path}", f"--baseline={baseline_path}"]
+    command += [f"--eval_set={name}:{pattern}" for name, pattern in eval_sets.items()]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **env_overrides}
+    if "CUDA_VISIBLE_DEVICES" in env_overrides:
+        command.append("--strategy=default")
+    with open(os.path.join(run.folder, "log.txt"), "ab") as log:
+        return subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=launch, log=print):
+    """Runs the unfinished runs, `len(slots)` at a time; returns the runs that failed."""
+    todo = [run for run in runs if not run.finished]
+    log(f"{len(runs)} run(s): {len(runs) - len(todo)} finished, {len(todo)} to run on {len(slots)} slot(s)")
+    free = queue.Queue()
+    for slot in slots:
+        free.put(slot)
+    stop = threading.Event()
+
+    def work(index, run):
+        slot = free.get()
+        try:
+            if stop.is_set():
+                return None
+            log(f"[{index}/{len(todo)}] start {run.key}: {run.label()}")
+            start = time.time()
+            code = launcher(run, eval_sets, baseline_path, slot)
+            minutes = (time.time() - start) / 60
+            if code != 0 or not run.finished:
+                log(f"[{index}/{len(todo)}] FAILED {run.key} (exit {code}) after {minutes:.1f} min; "
+                    f"see {os.path.join(run.folder, 'log.txt')}")
+                if not keep_going:
+                    stop.set()
+                return run
+            with open(run.result_path) as f:
+                test = json.load(f)["metrics"].get("up-3d-test", {})
+            log(f"[{index}/{len(todo)}] done {run.key} in {minutes:.1f} min: PVE {test.get('PVE', float('nan')):.1f} "
+                f"MPJPE {test.get('MPJPE', float('nan')):.1f} PVE-T {test.get('PVE-T', float('nan')):.1f}")
+            return None
+        finally:
+            free.put(slot)
+
+    with concurrent.futures.ThreadPoolExecutor(len(slots)) as pool:
+        futures = [pool.submit(work, i, run) for i, run in enumerate(todo, 1)]
+        return [run for run in (future.result() for future in futures) if run is not None]
