@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install quickstart test bench world smoke clean
+.PHONY: install quickstart test bench world smoke results clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ smoke: world
 	$(PY) tools/convert_h36m.py --src out/world/h36m --split train --iuv_dir out/world/densepose_predictions/h36m $(SMOKE_CONVERT)
 	$(PY) -m tfhybrid.train --flagfile=configs/smoke.flags
 	$(PY) -m tfhybrid.evaluate --flagfile=configs/smoke.flags
+
+# The whole study on the tiny profile (resumable; about five hours on 2 CPU cores), then docs/results.md.
+results: $(STAMP)
+	$(PY) -m tfhybrid.study --flagfile=configs/study_all.flags --docs=docs/results.md
 
 world: $(STAMP)
 	$(PY) tools/make_synthetic.py --out out/world --num 64 --seed 0 --preview out/world/sheet.png

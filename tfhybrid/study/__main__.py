@@ -20,6 +20,8 @@ flags.DEFINE_list("experiment", ["table3"], "Experiments to run: some of "
 flags.DEFINE_enum("profile", "tiny", list(profiles.PROFILES), "Budget: tiny (small inputs and encoders, CPU), "
                   "paper (224 px, the paper's encoders and schedule), micro (a handful of steps, for tests).")
 flags.DEFINE_enum("only_input", None, list(experiments_lib.INPUTS), "Run only the cells with this network input.")
+flags.DEFINE_list("only_cells", [], "Run only these cells, named 'experiment:column' or 'experiment:row:column' "
+                  "(e.g. fig4:20,table3:iuv:2d).")
 flags.DEFINE_list("seeds", ["0"], "Seeds; each cell is trained once per seed (mean and spread are reported).")
 flags.DEFINE_string("out", None, "Study folder (runs, results, plots); default out/study/<profile>.")
 flags.DEFINE_string("records_dir", None, "Converted real data in the benchmark's layout (see "
@@ -47,7 +49,11 @@ def main(argv):
     failed = []
     if not FLAGS.report_only:
         start = time.time()
-        runs = runner.plan(chosen, profile, bench, runs_dir, seeds, FLAGS.only_input)
+        runs = runner.plan(chosen, profile, bench, runs_dir, seeds, FLAGS.only_input, FLAGS.only_cells)
+        unknown = [name for name in FLAGS.only_cells
+                   if not any(runner.cell_selected(e, c, only_cells=[name]) for e in chosen for c in e.cells)]
+        if unknown:
+            raise app.UsageError(f"--only_cells names no cell of {names}: {unknown}")
         variants = sorted({cell.variant for run in runs if not run.finished for _, cell in run.cells})
         bench.prepare(variants)
         slots = runner.device_slots(profile, runner.visible_gpus())

@@ -27,7 +27,7 @@ PROFILES = {
                             "steps_per_epoch": 3, "learning_rate": 3e-4, "checkpoint_every": 3, "log_every": 3}),
     "tiny": Profile("tiny", world_num=1024, world_size=128, crop_size=64, mixture=_MIXTURE,
                     parallel_runs_per_gpu=True,
-                    train={"main_depth": 18, "aux_depth": 18, "input_size": 64, "batch_size": 32, "steps": 1500,
+                    train={"main_depth": 18, "aux_depth": 18, "input_size": 64, "batch_size": 32, "steps": 1200,
                            "steps_per_epoch": 100, "learning_rate": 3e-4, "checkpoint_every": 500,
                            "log_every": 100}),
     "paper": Profile("paper", world_num=8000, world_size=320, crop_size=224,

@@ -51,12 +51,21 @@ def config_hash(flags):
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None):
-    """The runs of the experiments' cells (optionally of one input kind) for each seed, in order."""
+def cell_selected(experiment, cell, only_input=None, only_cells=()):
+    """Whether a cell passes the filters: its input kind, and 'experiment:column' or
+    'experiment:row:column' names (e.g. 'fig4:20', 'table3:iuv:2d')."""
+    if only_input and cell.input != only_input:
+        return False
+    names = {f"{experiment.name}:{cell.column}", f"{experiment.name}:{cell.row}:{cell.column}"}
+    return not only_cells or bool(names & set(only_cells))
+
+
+def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only_cells=()):
+    """The runs of the experiments' cells (optionally filtered, see `cell_selected`) for each seed, in order."""
     runs = {}
     for experiment in experiments:
         for cell in experiment.cells:
-            if only_input and cell.input != only_input:
+            if not cell_selected(experiment, cell, only_input, only_cells):
                 continue
             for seed in seeds:
                 flags = run_flags(profile, benchmark, cell, seed)

@@ -1,0 +1,208 @@
+"""The study runner's bookkeeping: planning, resume, seeds, tables, plots and the docs block.
+
+The end-to-end test trains the `micro` profile (a handful of steps) through the real worker."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfhybrid.study import benchmark as benchmark_lib
+from tfhybrid.study import experiments, paper, profiles, report, runner
+
+MICRO = profiles.get("micro")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _bench(tmp_path):
+    return benchmark_lib.Benchmark(str(tmp_path / "benchmark"), MICRO)
+
+
+def _fake_result(run, pve):
+    os.makedirs(run.folder, exist_ok=True)
+    metrics = {"up-3d-test": {"PVE": pve, "MPJPE": pve - 10, "PVE-T": 30.0, "PA-MPJPE": pve / 2},
+               "up-3d-val": {"PVE": pve + 1, "MPJPE": pve - 9}, "coco-minival": {"DKD": 5.0}}
+    with open(run.result_path, "w") as f:
+        json.dump({"flags": run.flags, "metrics": metrics, "train_seconds": 1.0}, f)
+
+
+def test_equal_trainings_share_one_run(tmp_path):
+    chosen = list(experiments.EXPERIMENTS.values())
+    runs = runner.plan(chosen, MICRO, _bench(tmp_path), str(tmp_path / "runs"), seeds=[0])
+    assert sum(len(e.cells) for e in chosen) == 51 and len(runs) == 46
+    shared = {run.key: sorted((name, c.row, c.column) for name, c in run.cells) for run in runs if len(run.cells) > 1}
+    assert sorted(shared.values()) == [
+        [("fig4", "image", "0"), ("table3", "image", "2d")],
+        [("fig4", "image", "100"), ("table3", "image", "3d_2d")],
+        [("fig5", "image", "0"), ("fig6", "image", "100"), ("refine", "image", "refined"),
+         ("table3", "image", "dense_2d")]]
+
+
+def test_canonical_flags_and_keys(tmp_path):
+    bench = _bench(tmp_path)
+    cell = experiments.get("fig4").cells[-1]                     # 0% paired 3D
+    assert cell.flags["use_3d"] is False and cell.flags["fraction_3d"] == 1.0
+    assert cell.flags["dense_weight"] == 1.0 and cell.flags["use_dense"] is False
+    shape_only = [c for c in experiments.get("table4").cells if c.column == "shape"][0]
+    assert shape_only.flags["joints3d_weight"] == 0.0 and shape_only.flags["smpl_terms"] == "shape"
+    flags0, flags1 = (runner.run_flags(MICRO, bench, cell, s) for s in (0, 1))
+    assert runner.config_hash(flags0) == runner.config_hash(flags1)          # the seed is not in the hash
+    runs = runner.plan([experiments.get("fig4")], MICRO, bench, str(tmp_path), seeds=[0, 1])
+    assert len(runs) == 16 and len({r.key for r in runs}) == 16
+    assert {r.key.rsplit("-s", 1)[1] for r in runs} == {"0", "1"}
+    noisy = [c for c in experiments.get("fig5").cells if c.column == "20"][0]
+    assert "records/uv_noise_20/up-3d-train-" in runner.run_flags(MICRO, bench, noisy, 0)["train_data"][0]
+    assert runner.plan([experiments.get("table3")], MICRO, bench, str(tmp_path), [0], only_input="iuv")[0].flags[
+        "input"] == "iuv"
+
+
+def test_flagfile_lines():
+    values = {**MICRO.train, **experiments.get("table3").cells[1].flags, "train_data": ["0.5:a-*.tfrecord",
+                                                                                    "0.5:b-*.tfrecord"]}
+    text = runner.flagfile_text(values, "m")
+    assert "--use_dense\n" in text and "--use_3d\n" in text and "--fraction_3d=0.2\n" in text
+    assert "--nouse_3d" in runner.flagfile_text(experiments.get("table3").cells[3].flags, "m")
+    assert text.count("--train_data=") == 2 and "--datasets_3d=up-3d" in text and "--model_dir=m" in text
+
+
+def test_execute_skips_finished_runs_and_stops_on_failure(tmp_path):
+    runs = runner.plan([experiments.get("refine")], MICRO, _bench(tmp_path), str(tmp_path / "runs"), seeds=[0, 1])
+    launched = []
+
+    def launcher(run, eval_sets, baseline, slot):
+        launched.append(run.key)
+        _fake_result(run, 100.0)
+        return 0
+
+    assert runner.execute(runs, {}, "b.json", [{}], launcher=launcher, log=lambda *a: None) == []
+    assert len(launched) == 4
+    assert runner.execute(runs, {}, "b.json", [{}], launcher=launcher, log=lambda *a: None) == []
+    assert len(launched) == 4                                                # all finished: nothing relaunched
+    os.remove(runs[2].result_path)
+    runner.execute(runs, {}, "b.json", [{}], launcher=launcher, log=lambda *a: None)
+    assert launched[4:] == [runs[2].key]
+
+    for run in runs:
+        os.remove(run.result_path)
+    calls = []
+    failed = runner.execute(runs, {}, "b.json", [{}], launcher=lambda *a: calls.append(1) or 3, log=lambda *a: None)
+    assert len(failed) == 1 and len(calls) == 1                              # the first failure stops the rest
+    calls.clear()
+    failed = runner.execute(runs, {}, "b.json", [{}], keep_going=True, launcher=lambda *a: calls.append(1) or 3,
+                            log=lambda *a: None)
+    assert len(failed) == 4 and len(calls) == 4
+
+
+def test_device_slots():
+    assert runner.device_slots(MICRO, 0) == [{}]
+    assert runner.device_slots(MICRO, 1) == [{}]
+    assert [s["CUDA_VISIBLE_DEVICES"] for s in runner.device_slots(MICRO, 3)] == ["0", "1", "2"]
+    assert runner.device_slots(profiles.get("paper"), 4) == [{}]             # paper runs mirror over all GPUs
+
+
+def test_tables_seeds_and_plots(tmp_path):
+    bench = _bench(tmp_path)
+    runs_dir = str(tmp_path / "runs")
+    chosen = [experiments.get("table3"), experiments.get("fig4")]
+    runs = runner.plan(chosen, MICRO, bench, runs_dir, seeds=[0, 1, 2])
+    pves = {}
+    for run in runs:
+        name, cell = run.cells[0]
+        if cell.input == "image":
+            pves[run.key] = 150.0 + 10 * run.seed + len(cell.column)
+            _fake_result(run, pves[run.key])
+    entries = report.write_report(str(tmp_path), chosen, MICRO, bench, runs_dir)
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(entries) == 3 * (5 + 8)
+    agg = report.aggregate(entries)
+    mean, std, n = agg[("table3", "image", "2d")]["PVE"]
+    expected = [150.0 + 10 * s + 2 for s in range(3)]
+    assert n == 3 and mean == pytest.approx(np.mean(expected)) and std == pytest.approx(np.std(expected, ddof=1))
+    assert agg[("fig4", "image", "0")]["PVE"] == agg[("table3", "image", "2d")]["PVE"]   # one shared run
+    text = (tmp_path / "results.md").read_text()
+    row = [line for line in text.splitlines() if line.startswith("| image |")][0].rstrip(" |").split(" | ")
+    assert row[5] == f"{np.mean(expected):.1f}±{np.std(expected, ddof=1):.1f} / " \
+                     f"{np.mean(expected) - 10:.1f}±{np.std(expected, ddof=1):.1f} / 30.0±0.0"
+    assert "| IUV | – | – | – | – | – |" in text and "*123.7 / 105.9 / 30.9*" in text
+    claims = report.findings(agg)
+    assert claims["table3"][3].endswith(f"ours {100 * (agg[('table3', 'image', 'dense_2d')]['PVE'][0] - mean) / mean:+.1f}%")
+    assert "not run yet" in claims["refine"][0]
+    for name in ("table3", "fig4"):
+        with Image.open(tmp_path / "plots" / f"{name}.png") as image:
+            assert image.size[0] > 300 and np.asarray(image).std() > 0
+
+
+def test_docs_block_is_replaced_and_text_kept(tmp_path):
+    path = str(tmp_path / "results.md")
+    report.update_docs(path, "first\n")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write("# Results\n\nReading before.\n\n" + text.split("\n", 2)[2] + "\nReading after.\n")
+    report.update_docs(path, "second\n")
+    with open(path) as f:
+        text = f.read()
+    assert "Reading before." in text and "Reading after." in text and "second" in text and "first" not in text
+    with open(path, "w") as f:
+        f.write("no markers\n")
+    with pytest.raises(ValueError, match="lacks the markers"):
+        report.update_docs(path, "third\n")
+
+
+def test_unknown_names_and_missing_real_data_are_explained(tmp_path):
+    with pytest.raises(ValueError, match="unknown experiment 'table9'"):
+        experiments.get("table9")
+    with pytest.raises(benchmark_lib.BenchmarkError, match="unknown record variant"):
+        benchmark_lib.parse_variant("noisy")
+    real = benchmark_lib.Benchmark(str(tmp_path), MICRO, records_dir=str(tmp_path / "real"), body_model="smpl.pkl")
+    with pytest.raises(benchmark_lib.BenchmarkError, match=r"lacks 7 record set\(s\).*real/raw/up-3d-train-"):
+        real.prepare(["refined", "raw"])
+    with pytest.raises(benchmark_lib.BenchmarkError, match="needs --body_model"):
+        benchmark_lib.Benchmark(str(tmp_path), MICRO, records_dir=str(tmp_path))
+
+
+def _study(out, *args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-m", "tfhybrid.study", "--profile=micro", f"--out={out}", *args],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
+    out = str(tmp_path / "study")
+    first = _study(out, "--experiment=refine", "--seeds=0")
+    assert "2 run(s): 0 finished, 2 to run" in first
+    results = sorted(os.path.join(out, "runs", d, "result.json") for d in os.listdir(os.path.join(out, "runs")))
+    stamps = [os.path.getmtime(p) for p in results]
+    second = _study(out, "--experiment=refine", "--seeds=0,1")
+    assert "4 run(s): 2 finished, 2 to run" in second
+    assert [os.path.getmtime(p) for p in results] == stamps                 # finished runs untouched
+    with open(results[0]) as f:
+        result = json.load(f)
+    assert result["flags"]["steps"] == MICRO.train["steps"]
+    assert set(result["metrics"]) == {"up-3d-test", "up-3d-val", "coco-minival"}
+    assert result["metrics"]["coco-minival"]["DKD"] > 0 and result["metrics"]["up-3d-test"]["PVE"] > 0
+    with open(os.path.join(out, "results.csv")) as f:
+        rows = [r for r in csv.DictReader(f) if r["experiment"] == "refine"]
+    assert sorted((r["column"], r["seed"]) for r in rows) == [("raw", "0"), ("raw", "1"), ("refined", "0"),
+                                                              ("refined", "1")]
+    text = open(os.path.join(out, "results.md")).read()
+    refine_row = [line for line in text.split("### IUV refinement")[1].splitlines() if line.startswith("| image")][0]
+    assert refine_row.count("±") == 6
+    assert os.path.exists(os.path.join(out, "baseline.json")) and os.path.exists(os.path.join(out, "plots", "fig6.png"))
+    third = _study(out, "--experiment=refine", "--seeds=0,1")
+    assert "4 run(s): 4 finished, 0 to run" in third
+
+
+def test_cell_filters(tmp_path):
+    bench = _bench(tmp_path)
+    chosen = [experiments.get("fig4"), experiments.get("table3")]
+    runs = runner.plan(chosen, MICRO, bench, str(tmp_path), [0], only_cells=["fig4:20", "table3:iuv:2d"])
+    assert sorted((c.row, c.column) for run in runs for _, c in run.cells) == [("image", "20"), ("iuv", "2d")]
+    assert len(runner.plan(chosen, MICRO, bench, str(tmp_path), [0], only_cells=["table3:2d"])) == 5
