@@ -2,6 +2,7 @@
 
 The end-to-end test trains the `micro` profile (a handful of steps) through the real worker."""
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from PIL import Image
 from tfhybrid.study import benchmark as benchmark_lib
 from tfhybrid.study import experiments, paper, profiles, report, runner
 
-MICRO = profiles.get("micro")
+MICRO = dataclasses.replace(profiles.get("micro"), pretrain_steps=0)     # bookkeeping without the pre-training
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -166,6 +167,34 @@ def test_unknown_names_and_missing_real_data_are_explained(tmp_path):
         benchmark_lib.Benchmark(str(tmp_path), MICRO, records_dir=str(tmp_path))
 
 
+def test_pretraining_runs_first_and_its_failure_stops_its_dependents(tmp_path):
+    profile = profiles.get("micro")
+    bench = _bench(tmp_path)
+    runs = runner.plan([experiments.get("refine"), experiments.get("table3")], profile, bench, str(tmp_path / "runs"),
+                       seeds=[0], only_cells=["refine:raw", "table3:2d"])
+    first = [run for run in runs if not run.cells]
+    assert len(first) == 5 and runs[:5] == first                               # one per input kind, first
+    assert all(run.flags["steps"] == profile.pretrain_steps and run.flags["use_dense"] is False for run in first)
+    assert all(run.flags["train_data"] == [f"1:{bench.records}/refined/h36m-train-*.tfrecord"] for run in first)
+    later = runs[5:]
+    assert all(len(run.needs) == 1 and run.flags["init_from"] == os.path.join(runs[0].folder, "model")
+               for run in later if run.flags["input"] == "image")
+    assert len(runs) == len({run.key for run in runs}) == 5 + 6
+    assert runner.cell_config_hash(profile, bench, later[0].cells[0][1]) == later[0].key.rsplit("-s", 1)[0]
+    order = []
+
+    def launcher(run, eval_sets, baseline, slot):
+        order.append(run.key)
+        if run.flags["input"] == "iuv" and not run.cells:
+            return 1                                                           # the IUV pre-training fails
+        _fake_result(run, 100.0)
+        return 0
+
+    failed = runner.execute(runs, {}, "b.json", [{}, {}], keep_going=True, launcher=launcher, log=lambda *a: None)
+    assert {run.flags["input"] for run in failed} == {"iuv"} and len(failed) == 2
+    assert all(order.index(run.needs[0]) < order.index(run.key) for run in later if run.key in order)
+
+
 def _study(out, *args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-m", "tfhybrid.study", "--profile=micro", f"--out={out}", *args],
@@ -177,17 +206,24 @@ def _study(out, *args):
 def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     out = str(tmp_path / "study")
     first = _study(out, "--experiment=refine", "--seeds=0")
-    assert "2 run(s): 0 finished, 2 to run" in first
+    assert "3 run(s): 0 finished, 3 to run" in first                        # with the studio pre-training
     results = sorted(os.path.join(out, "runs", d, "result.json") for d in os.listdir(os.path.join(out, "runs")))
+    assert len(results) == 3
     stamps = [os.path.getmtime(p) for p in results]
     second = _study(out, "--experiment=refine", "--seeds=0,1")
-    assert "4 run(s): 2 finished, 2 to run" in second
+    assert "6 run(s): 3 finished, 3 to run" in second
     assert [os.path.getmtime(p) for p in results] == stamps                 # finished runs untouched
-    with open(results[0]) as f:
-        result = json.load(f)
-    assert result["flags"]["steps"] == MICRO.train["steps"]
-    assert set(result["metrics"]) == {"up-3d-test", "up-3d-val", "coco-minival"}
-    assert result["metrics"]["coco-minival"]["DKD"] > 0 and result["metrics"]["up-3d-test"]["PVE"] > 0
+    loaded = []
+    for path in results:
+        with open(path) as f:
+            loaded.append(json.load(f))
+    pretrained = [r for r in loaded if r["flags"]["steps"] == profiles.get("micro").pretrain_steps]
+    assert len(pretrained) == 1 and pretrained[0]["flags"]["init_from"] is None
+    assert all(r["flags"]["init_from"] == os.path.join(os.path.dirname(results[loaded.index(pretrained[0])]), "model")
+               for r in loaded if r not in pretrained)
+    for result in loaded:
+        assert set(result["metrics"]) == {"up-3d-test", "up-3d-val", "coco-minival"}
+        assert result["metrics"]["coco-minival"]["DKD"] > 0 and result["metrics"]["up-3d-test"]["PVE"] > 0
     with open(os.path.join(out, "results.csv")) as f:
         rows = [r for r in csv.DictReader(f) if r["experiment"] == "refine"]
     assert sorted((r["column"], r["seed"]) for r in rows) == [("raw", "0"), ("raw", "1"), ("refined", "0"),
@@ -197,7 +233,7 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     assert refine_row.count("±") == 6
     assert os.path.exists(os.path.join(out, "baseline.json")) and os.path.exists(os.path.join(out, "plots", "fig6.png"))
     third = _study(out, "--experiment=refine", "--seeds=0,1")
-    assert "4 run(s): 4 finished, 0 to run" in third
+    assert "6 run(s): 6 finished, 0 to run" in third
 
 
 def test_cell_filters(tmp_path):

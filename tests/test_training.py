@@ -194,6 +194,34 @@ def test_killed_run_resumes_evaluates_and_exports(tiny_records, tmp_path):
     assert os.path.exists(tmp_path / "export" / "1" / "saved_model.pb")
 
 
+def _final_layer(model_dir):
+    reader = tf.train.load_checkpoint(os.path.join(model_dir, "checkpoints"))
+    names = [n for n, shape in reader.get_variable_to_shape_map().items() if n.startswith("model/") and shape == [1024, 85]]
+    assert len(names) == 1, names
+    return reader.get_tensor(names[0])
+
+
+def test_init_from_starts_with_the_other_runs_weights(tiny_records, tmp_path):
+    world, records = tiny_records
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    first, started, fresh = (str(tmp_path / name) for name in ("first", "started", "fresh"))
+
+    def train(model_dir, *extra):
+        done = subprocess.run(_train_args(world, records, model_dir, "--steps=3", *extra), cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stderr
+
+    train(first, "--learning_rate=1e-3")
+    assert "initialised from" in train(started, f"--init_from={first}", "--learning_rate=0")
+    train(fresh, "--learning_rate=0")
+    np.testing.assert_array_equal(_final_layer(started), _final_layer(first))     # learning rate 0 keeps them
+    assert np.abs(_final_layer(fresh) - _final_layer(first)).max() > 1e-4
+    other = subprocess.run(_train_args(world, records, str(tmp_path / "other"), "--steps=3", f"--init_from={first}",
+                                       "--input=iuv"), cwd=ROOT, env=env, capture_output=True, text=True)
+    assert other.returncode != 0 and "is another architecture: --input: 'image' there, 'iuv' here" in other.stderr
+
+
 def test_nan_loss_stops_the_run(tiny_records, tmp_path):
     world, records = tiny_records
     result = subprocess.run(_train_args(world, records, str(tmp_path / "nan"), "--learning_rate=1e38",
@@ -204,9 +232,15 @@ def test_nan_loss_stops_the_run(tiny_records, tmp_path):
 
 
 def test_every_config_parses():
-    code = ("import glob; from absl import flags; from tfhybrid import flags as f; f.define_training_flags(); "
-            "[flags.FLAGS(['x', '--flagfile=' + p]) for p in sorted(glob.glob('configs/**/*.flags', recursive=True))]; "
-            "print(len(glob.glob('configs/**/*.flags', recursive=True)))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert int(result.stdout.strip().splitlines()[-1]) >= 27
+    training = ("import glob; from absl import flags; from tfhybrid import flags as f; f.define_training_flags(); "
+                "paths = [p for p in glob.glob('configs/**/*.flags', recursive=True) if '/study_' not in p]; "
+                "[flags.FLAGS(['x', '--flagfile=' + p]) for p in paths]; print(len(paths))")
+    study = ("import glob, importlib; from absl import flags; importlib.import_module('tfhybrid.study.__main__'); "
+             "paths = glob.glob('configs/study_*.flags'); [flags.FLAGS(['x', '--flagfile=' + p]) for p in paths]; "
+             "print(len(paths))")
+    counts = []
+    for code in (training, study):
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        counts.append(int(result.stdout.strip().splitlines()[-1]))
+    assert counts[0] >= 28 and counts[1] == 7

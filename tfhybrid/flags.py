@@ -53,6 +53,8 @@ def define_training_flags():
     _define("bool", "use_dense", True, "Use dense keypoint supervision (the 'dense' of the study).")
     _define("bool", "use_3d", True, "Use 3D supervision of --datasets_3d at all.")
     _define("integer", "seed", 0, "Seed of initialisation, data order and augmentation.")
+    _define("string", "init_from", None, "Model dir of a finished run whose latest weights start this one (the "
+            "study's studio pre-training); same architecture required; used on a fresh start only.")
     flags.DEFINE_string("model_dir", None, "Where checkpoints, flags and logs go.")
     flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker"],
                       "tf.distribute strategy; auto: mirrored when more than one GPU is visible.")

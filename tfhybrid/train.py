@@ -85,6 +85,27 @@ def check_saved_flags(model_dir, allow_changes):
     write_bytes(path, json.dumps(current, indent=1, sort_keys=True).encode())
 
 
+ARCHITECTURE_FLAGS = ("input", "main_depth", "aux_depth", "input_size", "resnet_layout")
+
+
+def initialise_from(model_dir, model):
+    """Loads the model weights (not the optimiser or step) of another run's latest checkpoint."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    if latest is None:
+        raise app.UsageError(f"--init_from {model_dir} has no checkpoint under {model_dir}/checkpoints")
+    with open(os.path.join(model_dir, "flags.json")) as f:
+        saved = json.load(f)
+    differ = [f"--{k}: {saved.get(k)!r} there, {FLAGS[k].value!r} here" for k in ARCHITECTURE_FLAGS
+              if saved.get(k) != FLAGS[k].value]
+    if differ:
+        raise app.UsageError(f"--init_from {model_dir} is another architecture: " + "; ".join(differ))
+    status = tf.train.Checkpoint(model=[v.value for v in model.variables]).restore(latest)
+    status.assert_existing_objects_matched().expect_partial()
+    logging.info("initialised from %s", latest)
+
+
 def build_model(strategy, global_batch_size):
     """The model (built) and its optimiser, created under the strategy's scope."""
     import keras
@@ -180,6 +201,8 @@ def train():
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         logging.info("resumed from %s at step %d", manager.latest_checkpoint, int(step.numpy()))
+    elif FLAGS.init_from:
+        initialise_from(FLAGS.init_from, model)
     start_step = int(step.numpy())
     if start_step >= FLAGS.steps:
         print(f"{FLAGS.model_dir} already trained for {start_step} steps")

@@ -54,7 +54,10 @@ def main(argv):
                    if not any(runner.cell_selected(e, c, only_cells=[name]) for e in chosen for c in e.cells)]
         if unknown:
             raise app.UsageError(f"--only_cells names no cell of {names}: {unknown}")
-        variants = sorted({cell.variant for run in runs if not run.finished for _, cell in run.cells})
+        variants = {cell.variant for run in runs if not run.finished for _, cell in run.cells}
+        if any(run.needs for run in runs if not run.finished):
+            variants.add("refined")                             # the studio pre-training reads it
+        variants = sorted(variants)
         bench.prepare(variants)
         slots = runner.device_slots(profile, runner.visible_gpus())
         failed = runner.execute(runs, bench.eval_sets(), os.path.join(out, "baseline.json"), slots, FLAGS.keep_going)

@@ -62,6 +62,10 @@ class Benchmark:
         parse_variant(variant)
         return [f"{weight:g}:{self._glob(variant, name, TRAIN_SPLITS[name])}" for name, weight in self.profile.mixture]
 
+    def pretrain_sources(self):
+        """['1:glob'] of the studio set (refined), the data of the pre-training stage."""
+        return [f"1:{self._glob('refined', 'h36m', TRAIN_SPLITS['h36m'])}"]
+
     def eval_sets(self):
         """{name: glob} of the evaluation sets."""
         return {key: self._glob("eval", name, split) for key, (name, split) in EVAL_SETS.items()}

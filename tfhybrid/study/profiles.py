@@ -1,7 +1,9 @@
 """Budgets of the study: how large the benchmark is and how long each run trains.
 
 `tiny` fits this project's 2-core reference machine (the image row of Table 3 within 45
-minutes), `paper` is the paper's recipe for GPUs, `micro` trains a handful of steps for tests.
+minutes; it skips the studio pre-training and mixes the studio set into every run instead),
+`paper` is the paper's recipe for GPUs (DCT starts every run from a pre-trained checkpoint; here
+each input kind is first pre-trained on the studio set), `micro` trains a handful of steps for tests.
 """
 import dataclasses
 
@@ -15,6 +17,7 @@ class Profile:
     train: dict               # training flags shared by every run
     mixture: tuple            # (dataset, weight) of the training batches
     parallel_runs_per_gpu: bool   # one run per GPU (small models) or each run mirrored over all GPUs
+    pretrain_steps: int = 0       # steps of studio pre-training (3D + 2D on h36m) that start every run
 
 
 # DCT's Table-3 recipes: UP-3D and Human3.6M, half of each batch; COCO-like data serves DKD evaluation.
@@ -22,7 +25,7 @@ _MIXTURE = (("up-3d", 0.5), ("h36m", 0.5))
 
 PROFILES = {
     "micro": Profile("micro", world_num=24, world_size=96, crop_size=32, mixture=_MIXTURE,
-                     parallel_runs_per_gpu=True,
+                     parallel_runs_per_gpu=True, pretrain_steps=2,
                      train={"main_depth": 18, "aux_depth": 18, "input_size": 32, "batch_size": 4, "steps": 3,
                             "steps_per_epoch": 3, "learning_rate": 3e-4, "checkpoint_every": 3, "log_every": 3}),
     "tiny": Profile("tiny", world_num=1024, world_size=128, crop_size=64, mixture=_MIXTURE,
@@ -32,6 +35,7 @@ PROFILES = {
                            "log_every": 100}),
     "paper": Profile("paper", world_num=8000, world_size=320, crop_size=224,
                      mixture=_MIXTURE, parallel_runs_per_gpu=False,
+                     pretrain_steps=10000,
                      train={"main_depth": 50, "aux_depth": 18, "input_size": 224, "batch_size": 64, "steps": 20000,
                             "steps_per_epoch": 1000, "learning_rate": 1e-4, "checkpoint_every": 1000,
                             "log_every": 100}),

@@ -15,7 +15,7 @@ import numpy as np
 
 from tfhybrid.fileio import write_bytes
 from tfhybrid.study import paper
-from tfhybrid.study.runner import config_hash, run_flags
+from tfhybrid.study.runner import cell_config_hash
 
 TEST = "up-3d-test"
 TABLE_METRICS = ("PVE", "MPJPE", "PVE-T")
@@ -31,7 +31,7 @@ def collect(experiments, profile, benchmark, runs_dir):
     entries = []
     for experiment in experiments:
         for cell in experiment.cells:
-            prefix = config_hash(run_flags(profile, benchmark, cell, 0))
+            prefix = cell_config_hash(profile, benchmark, cell)
             for path in sorted(glob.glob(os.path.join(runs_dir, f"{prefix}-s*", "result.json"))):
                 with open(path) as f:
                     result = json.load(f)

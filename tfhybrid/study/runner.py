@@ -17,6 +17,7 @@ import threading
 import time
 
 from tfhybrid.fileio import write_bytes
+from tfhybrid.study import experiments
 
 
 @dataclasses.dataclass
@@ -26,6 +27,7 @@ class Run:
     flags: dict
     seed: int
     cells: list                       # [(experiment name, Cell), ...] that this run serves
+    needs: list = dataclasses.field(default_factory=list)   # keys of runs that must finish first
 
     @property
     def result_path(self):
@@ -36,19 +38,36 @@ class Run:
         return os.path.exists(self.result_path)
 
     def label(self):
+        if not self.cells:
+            return f"pre-training on the studio set (input {self.flags['input']}), seed {self.seed}"
         return ", ".join(f"{name} {cell.row} x {cell.column}" for name, cell in self.cells) + f", seed {self.seed}"
 
 
 def run_flags(profile, benchmark, cell, seed):
-    """Every training flag of a run, without model_dir."""
+    """Every training flag of a cell's run, without model_dir and init_from."""
     return {**profile.train, **cell.flags, "body_model": benchmark.body_model, "mean_params": benchmark.mean_params,
             "train_data": benchmark.train_sources(cell.variant), "seed": seed}
 
 
-def config_hash(flags):
-    """12 hex digits naming a training configuration; the seed is not part of it."""
-    text = json.dumps({k: v for k, v in flags.items() if k != "seed"}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+def pretrain_flags(profile, benchmark, input_kind, seed):
+    """Flags of the studio pre-training that starts every run of an input kind (3D + 2D on h36m)."""
+    flags = experiments.canonical({**experiments.BASE_FLAGS, "input": input_kind, "use_dense": False})
+    return {**profile.train, **flags, "steps": profile.pretrain_steps, "body_model": benchmark.body_model,
+            "mean_params": benchmark.mean_params, "train_data": benchmark.pretrain_sources(), "seed": seed}
+
+
+def config_hash(flags, pretrain=None):
+    """12 hex digits naming a training configuration (with its pre-training's); not the seed."""
+    config = {k: v for k, v in flags.items() if k not in ("seed", "init_from")}
+    if pretrain is not None:
+        config["pretrain"] = config_hash(pretrain)
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cell_config_hash(profile, benchmark, cell):
+    """The hash part of the run folders of a cell (`<hash>-s<seed>`)."""
+    pretrain = pretrain_flags(profile, benchmark, cell.input, 0) if profile.pretrain_steps else None
+    return config_hash(run_flags(profile, benchmark, cell, 0), pretrain)
 
 
 def cell_selected(experiment, cell, only_input=None, only_cells=()):
@@ -62,24 +81,33 @@ def cell_selected(experiment, cell, only_input=None, only_cells=()):
 
 def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only_cells=()):
     """The runs of the experiments' cells (optionally filtered, see `cell_selected`) for each seed, in order."""
-    runs = {}
+    pretraining, runs = {}, {}
     for experiment in experiments:
         for cell in experiment.cells:
             if not cell_selected(experiment, cell, only_input, only_cells):
                 continue
             for seed in seeds:
                 flags = run_flags(profile, benchmark, cell, seed)
-                key = f"{config_hash(flags)}-s{seed}"
+                needs, pretrain = [], None
+                if profile.pretrain_steps:
+                    pretrain = pretrain_flags(profile, benchmark, cell.input, seed)
+                    first = f"{config_hash(pretrain)}-s{seed}"
+                    pretraining.setdefault(first, Run(first, os.path.join(runs_dir, first), pretrain, seed, []))
+                    flags["init_from"] = os.path.join(pretraining[first].folder, "model")
+                    needs = [first]
+                key = f"{config_hash(flags, pretrain)}-s{seed}"
                 if key not in runs:
-                    runs[key] = Run(key, os.path.join(runs_dir, key), flags, seed, [])
+                    runs[key] = Run(key, os.path.join(runs_dir, key), flags, seed, [], needs)
                 runs[key].cells.append((experiment.name, cell))
-    return list(runs.values())
+    return list(pretraining.values()) + list(runs.values())
 
 
 def flagfile_text(flags, model_dir):
     """absl flagfile lines for a run's flags."""
     lines = []
     for name, value in sorted({**flags, "model_dir": model_dir}.items()):
+        if value is None:
+            continue
         if isinstance(value, bool):
             lines.append(f"--{name}" if value else f"--no{name}")
         elif name == "train_data":
@@ -123,8 +151,14 @@ def launch(run, eval_sets, baseline_path, env_overrides):
 
 
 def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=launch, log=print):
-    """Runs the unfinished runs, `len(slots)` at a time; returns the runs that failed."""
+    """Runs the unfinished runs, `len(slots)` at a time, each after the runs it needs; returns the
+    runs that failed (or whose needed runs failed)."""
     todo = [run for run in runs if not run.finished]
+    by_key = {run.key: run for run in runs}
+    settled = {run.key: threading.Event() for run in runs}
+    for run in runs:
+        if run.finished:
+            settled[run.key].set()
     log(f"{len(runs)} run(s): {len(runs) - len(todo)} finished, {len(todo)} to run on {len(slots)} slot(s)")
     free = queue.Queue()
     for slot in slots:
@@ -132,10 +166,16 @@ def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=la
     stop = threading.Event()
 
     def work(index, run):
+        for need in run.needs:
+            settled[need].wait()
+        missing = [need for need in run.needs if not by_key[need].finished]
+        if missing or stop.is_set():
+            if missing:
+                log(f"[{index}/{len(todo)}] not started {run.key}: it needs {', '.join(missing)}, which failed")
+            settled[run.key].set()
+            return run if missing else None
         slot = free.get()
         try:
-            if stop.is_set():
-                return None
             log(f"[{index}/{len(todo)}] start {run.key}: {run.label()}")
             start = time.time()
             code = launcher(run, eval_sets, baseline_path, slot)
@@ -153,6 +193,7 @@ def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=la
             return None
         finally:
             free.put(slot)
+            settled[run.key].set()
 
     with concurrent.futures.ThreadPoolExecutor(len(slots)) as pool:
         futures = [pool.submit(work, i, run) for i, run in enumerate(todo, 1)]
