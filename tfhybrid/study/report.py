@@ -181,10 +181,14 @@ def plots(experiments, agg, baseline, folder):
                     else:
                         means, errs = [paper.TABLE3[row][c][0] for c, _, _ in experiment.columns], None
                     panel.bar(x + (k - (len(experiment.rows) - 1) / 2) * width, means, width, yerr=errs, label=label)
+                if mean_pve and source.startswith("ours"):
+                    panel.axhline(mean_pve, color="gray", linestyle="-.", label="mean parameters")
                 panel.set_xticks(x, [label for _, label, _ in experiment.columns], rotation=20, fontsize=8)
                 panel.set_title(source)
             axes[0].set_ylabel("PVE (mm)")
             axes[1].legend(fontsize=8)
+            if mean_pve:
+                axes[0].legend(fontsize=8, loc="lower right")
         elif experiment.kind == "curve":
             fig, axis = plt.subplots(figsize=(6, 4))
             points = [(x, agg.get((experiment.name, experiment.rows[0][0], c), {}).get("PVE"))
