@@ -34,7 +34,7 @@ def _fake_result(run, pve):
 def test_equal_trainings_share_one_run(tmp_path):
     chosen = list(experiments.EXPERIMENTS.values())
     runs = runner.plan(chosen, MICRO, _bench(tmp_path), str(tmp_path / "runs"), seeds=[0])
-    assert sum(len(e.cells) for e in chosen) == 51 and len(runs) == 46
+    assert sum(len(e.cells) for e in chosen) == 52 and len(runs) == 47
     shared = {run.key: sorted((name, c.row, c.column) for name, c in run.cells) for run in runs if len(run.cells) > 1}
     assert sorted(shared.values()) == [
         [("fig4", "image", "0"), ("table3", "image", "2d")],
@@ -80,12 +80,12 @@ def test_execute_skips_finished_runs_and_stops_on_failure(tmp_path):
         return 0
 
     assert runner.execute(runs, {}, "b.json", [{}], launcher=launcher, log=lambda *a: None) == []
-    assert len(launched) == 4
+    assert len(launched) == 6
     assert runner.execute(runs, {}, "b.json", [{}], launcher=launcher, log=lambda *a: None) == []
-    assert len(launched) == 4                                                # all finished: nothing relaunched
+    assert len(launched) == 6                                                # all finished: nothing relaunched
     os.remove(runs[2].result_path)
     runner.execute(runs, {}, "b.json", [{}], launcher=launcher, log=lambda *a: None)
-    assert launched[4:] == [runs[2].key]
+    assert launched[6:] == [runs[2].key]
 
     for run in runs:
         os.remove(run.result_path)
@@ -95,7 +95,7 @@ def test_execute_skips_finished_runs_and_stops_on_failure(tmp_path):
     calls.clear()
     failed = runner.execute(runs, {}, "b.json", [{}], keep_going=True, launcher=lambda *a: calls.append(1) or 3,
                             log=lambda *a: None)
-    assert len(failed) == 4 and len(calls) == 4
+    assert len(failed) == 6 and len(calls) == 6
 
 
 def test_device_slots():
@@ -160,6 +160,8 @@ def test_unknown_names_and_missing_real_data_are_explained(tmp_path):
         experiments.get("table9")
     with pytest.raises(benchmark_lib.BenchmarkError, match="unknown record variant"):
         benchmark_lib.parse_variant("noisy")
+    assert benchmark_lib.parse_variant("clean") == ("densepose_clean", False, 0.0)
+    assert benchmark_lib.parse_variant("uv_noise_12.5") == ("densepose_predictions", True, 12.5)
     real = benchmark_lib.Benchmark(str(tmp_path), MICRO, records_dir=str(tmp_path / "real"), body_model="smpl.pkl")
     with pytest.raises(benchmark_lib.BenchmarkError, match=r"lacks 7 record set\(s\).*real/raw/up-3d-train-"):
         real.prepare(["refined", "raw"])
@@ -205,12 +207,13 @@ def _study(out, *args):
 
 def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     out = str(tmp_path / "study")
-    first = _study(out, "--experiment=refine", "--seeds=0")
+    only = "--only_cells=refine:refined,refine:raw"
+    first = _study(out, "--experiment=refine", only, "--seeds=0")
     assert "3 run(s): 0 finished, 3 to run" in first                        # with the studio pre-training
     results = sorted(os.path.join(out, "runs", d, "result.json") for d in os.listdir(os.path.join(out, "runs")))
     assert len(results) == 3
     stamps = [os.path.getmtime(p) for p in results]
-    second = _study(out, "--experiment=refine", "--seeds=0,1")
+    second = _study(out, "--experiment=refine", only, "--seeds=0,1")
     assert "6 run(s): 3 finished, 3 to run" in second
     assert [os.path.getmtime(p) for p in results] == stamps                 # finished runs untouched
     loaded = []
@@ -227,12 +230,12 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     with open(os.path.join(out, "results.csv")) as f:
         rows = [r for r in csv.DictReader(f) if r["experiment"] == "refine"]
     assert sorted((r["column"], r["seed"]) for r in rows) == [("raw", "0"), ("raw", "1"), ("refined", "0"),
-                                                              ("refined", "1")]
+                                                              ("refined", "1")]          # no clean arm asked for
     text = open(os.path.join(out, "results.md")).read()
     refine_row = [line for line in text.split("### IUV refinement")[1].splitlines() if line.startswith("| image")][0]
     assert refine_row.count("±") == 6
     assert os.path.exists(os.path.join(out, "baseline.json")) and os.path.exists(os.path.join(out, "plots", "fig6.png"))
-    third = _study(out, "--experiment=refine", "--seeds=0,1")
+    third = _study(out, "--experiment=refine", only, "--seeds=0,1")
     assert "6 run(s): 6 finished, 0 to run" in third
 
 

@@ -10,8 +10,9 @@ Layout under the benchmark folder:
     records/eval/                   up-3d-test, up-3d-val, coco-minival: raw IUV (refinement needs
                                     ground-truth keypoints, so it is not used at test time)
     records/<variant>/              the profile's training sets (up-3d-train, h36m-train), where the
-                                    variant is `refined` (the paper's default), `raw` or
-                                    `uv_noise_<sigma>` (refined, then Gaussian noise on U and V)
+                                    variant is `refined` (the paper's default), `raw`,
+                                    `uv_noise_<sigma>` (refined, then Gaussian noise on U and V) or
+                                    `clean` (the renderer's exact IUV: synthetic only, an upper bound)
 
 Real data: convert it into the same layout with `tools/convert_*.py` (`--refine_iuv`,
 `--uv_noise`) and pass the folder as `--records_dir`.
@@ -27,7 +28,7 @@ SEED = 2019                   # the benchmark is one fixed world: every profile 
 TRAIN_SPLITS = {"up-3d": "train", "coco": "train", "h36m": "train"}
 EVAL_SETS = {"up-3d-test": ("up-3d", "test"), "up-3d-val": ("up-3d", "val"), "coco-minival": ("coco", "minival")}
 TEST_SET = "up-3d-test"
-_VARIANT = re.compile(r"^(refined|raw|uv_noise_(\d+(?:\.\d+)?))$")
+_VARIANT = re.compile(r"^(refined|raw|clean|uv_noise_(\d+(?:\.\d+)?))$")
 
 
 class BenchmarkError(ValueError):
@@ -35,11 +36,14 @@ class BenchmarkError(ValueError):
 
 
 def parse_variant(name):
-    """(refine_iuv, uv_noise) of a record variant name."""
+    """(DensePose folder of the world, refine_iuv, uv_noise) of a record variant name."""
     match = _VARIANT.match(name)
     if not match:
-        raise BenchmarkError(f"unknown record variant {name!r}; expected 'refined', 'raw' or 'uv_noise_<sigma>'")
-    return name != "raw", float(match.group(2) or 0.0)
+        raise BenchmarkError(f"unknown record variant {name!r}; expected 'refined', 'raw', 'clean' or "
+                             "'uv_noise_<sigma>'")
+    if name == "clean":
+        return "densepose_clean", False, 0.0
+    return "densepose_predictions", name != "raw", float(match.group(2) or 0.0)
 
 
 class Benchmark:
@@ -116,12 +120,12 @@ class Benchmark:
         stamp = os.path.join(out, f".{name}-{split}.done")
         if os.path.exists(stamp):
             return
-        refine, noise = (False, 0.0) if variant == "eval" else parse_variant(variant)
+        folder, refine, noise = ("densepose_predictions", False, 0.0) if variant == "eval" else parse_variant(variant)
         converter = {"up-3d": UP3DConverter, "coco": COCODensePoseConverter, "h36m": H36MConverter}[name]
-        log(f"converting {name} {split} into {out} (refined IUV: {refine}, U/V noise: {noise:g})")
+        log(f"converting {name} {split} into {out} (IUV from {folder}, refined: {refine}, U/V noise: {noise:g})")
         options = Options(src=os.path.join(self.world, name), split=split, out=out, body_model=self.body_model,
                           uv_table=os.path.join(self.world, "densepose", "UV_Processed.mat"),
-                          iuv_dir=os.path.join(self.world, "densepose_predictions", name), refine_iuv=refine,
+                          iuv_dir=os.path.join(self.world, folder, name), refine_iuv=refine,
                           uv_noise=noise, size=self.profile.crop_size)
         entry = converter(options).run()
         if not entry["written"]:
