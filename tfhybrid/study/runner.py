@@ -88,14 +88,14 @@ def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only
                 continue
             for seed in seeds:
                 flags = run_flags(profile, benchmark, cell, seed)
-                needs, pretrain = [], None
+                needs = []
                 if profile.pretrain_steps:
                     pretrain = pretrain_flags(profile, benchmark, cell.input, seed)
                     first = f"{config_hash(pretrain)}-s{seed}"
                     pretraining.setdefault(first, Run(first, os.path.join(runs_dir, first), pretrain, seed, []))
                     flags["init_from"] = os.path.join(pretraining[first].folder, "model")
                     needs = [first]
-                key = f"{config_hash(flags, pretrain)}-s{seed}"
+                key = f"{cell_config_hash(profile, benchmark, cell)}-s{seed}"
                 if key not in runs:
                     runs[key] = Run(key, os.path.join(runs_dir, key), flags, seed, [], needs)
                 runs[key].cells.append((experiment.name, cell))
