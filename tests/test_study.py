@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -24,7 +25,7 @@ def _bench(tmp_path):
 
 
 def _fake_result(run, pve):
-    os.makedirs(run.folder, exist_ok=True)
+    os.makedirs(os.path.join(run.folder, "model"), exist_ok=True)
     metrics = {"up-3d-test": {"PVE": pve, "MPJPE": pve - 10, "PVE-T": 30.0, "PA-MPJPE": pve / 2},
                "up-3d-val": {"PVE": pve + 1, "MPJPE": pve - 9}, "coco-minival": {"DKD": 5.0}}
     with open(run.result_path, "w") as f:
@@ -197,6 +198,62 @@ def test_pretraining_runs_first_and_its_failure_stops_its_dependents(tmp_path):
     assert all(order.index(run.needs[0]) < order.index(run.key) for run in later if run.key in order)
 
 
+def test_archive_carries_finished_runs_between_machines(tmp_path):
+    bench = _bench(tmp_path)
+    first_dir, second_dir, archive = (str(tmp_path / name) for name in ("first", "second", "archive"))
+    finished = runner.plan([experiments.get("refine")], MICRO, bench, os.path.join(first_dir, "runs"), seeds=[0])
+    for pve, run in enumerate(finished, 100):
+        _fake_result(run, float(pve))
+    with open(os.path.join(first_dir, "baseline.json"), "w") as f:
+        json.dump({"up-3d-test": {"PVE": 200.0, "MPJPE": 190.0, "PVE-T": 40.0}}, f)
+    exported = runner.export_archive(archive, os.path.join(first_dir, "runs"), os.path.join(first_dir, "baseline.json"))
+    assert exported == 3
+    assert sorted(os.listdir(archive)) == sorted([f"{run.key}.json" for run in finished] + ["baseline.json"])
+
+    runs_dir, baseline = os.path.join(second_dir, "runs"), os.path.join(second_dir, "baseline.json")
+    planned = runner.plan([experiments.get("refine"), experiments.get("fig6")], MICRO, bench, runs_dir, seeds=[0])
+    assert not any(run.finished for run in planned)
+    assert runner.import_archive(archive, runs_dir, baseline) == 3
+    assert {run.key for run in planned if run.finished} == {run.key for run in finished}
+    assert runner.import_archive(archive, runs_dir, baseline) == 0             # already here: nothing copied
+    with open(baseline) as f:
+        assert json.load(f)["up-3d-test"]["PVE"] == 200.0
+    entries = report.collect([experiments.get("refine")], MICRO, bench, runs_dir)
+    assert sorted(e["metrics"]["up-3d-test"]["PVE"] for e in entries) == [100.0, 101.0, 102.0]
+
+    stray = os.path.join(archive, "notes.txt")
+    open(stray, "w").close()
+    with pytest.raises(ValueError, match="notes.txt: unexpected file in the run archive"):
+        runner.import_archive(archive, str(tmp_path / "third"), baseline)
+    os.remove(stray)
+    broken = os.path.join(archive, "0123456789ab-s0.json")
+    with open(broken, "w") as f:
+        f.write('{"flags": {}')
+    with pytest.raises(ValueError, match="0123456789ab-s0.json: not a run result"):
+        runner.import_archive(archive, str(tmp_path / "third"), baseline)
+
+
+def test_archived_pretraining_without_its_checkpoint_is_trained_again(tmp_path):
+    runs = runner.plan([experiments.get("refine")], profiles.get("micro"), _bench(tmp_path), str(tmp_path / "runs"),
+                       seeds=[0], only_cells=["refine:raw"])
+    pretraining, cell_run = runs
+    for run in runs:
+        os.makedirs(run.folder)
+        with open(run.result_path, "w") as f:
+            json.dump({"metrics": {}}, f)
+    assert cell_run.finished and not pretraining.finished                     # dependents start from its model
+    launched = []
+    runner.execute(runs, {}, "b.json", [{}], launcher=lambda run, *a: launched.append(run.key) or 1,
+                   log=lambda *a: None)
+    assert launched == []                                                      # no unfinished run needs it
+    os.remove(cell_run.result_path)
+    runner.execute(runs, {}, "b.json", [{}], launcher=lambda run, *a: launched.append(run.key) or 1,
+                   log=lambda *a: None)
+    assert launched == [pretraining.key]
+    os.makedirs(os.path.join(pretraining.folder, "model"))
+    assert pretraining.finished
+
+
 def _study(out, *args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-m", "tfhybrid.study", "--profile=micro", f"--out={out}", *args],
@@ -209,12 +266,12 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     out = str(tmp_path / "study")
     only = "--only_cells=refine:refined,refine:raw"
     first = _study(out, "--experiment=refine", only, "--seeds=0")
-    assert "3 run(s): 0 finished, 3 to run" in first                        # with the studio pre-training
+    assert "3 run(s): 0 finished or not needed, 3 to run" in first                        # with the studio pre-training
     results = sorted(os.path.join(out, "runs", d, "result.json") for d in os.listdir(os.path.join(out, "runs")))
     assert len(results) == 3
     stamps = [os.path.getmtime(p) for p in results]
     second = _study(out, "--experiment=refine", only, "--seeds=0,1")
-    assert "6 run(s): 3 finished, 3 to run" in second
+    assert "6 run(s): 3 finished or not needed, 3 to run" in second
     assert [os.path.getmtime(p) for p in results] == stamps                 # finished runs untouched
     loaded = []
     for path in results:
@@ -235,8 +292,16 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     refine_row = [line for line in text.split("### IUV refinement")[1].splitlines() if line.startswith("| image")][0]
     assert refine_row.count("±") == 6
     assert os.path.exists(os.path.join(out, "baseline.json")) and os.path.exists(os.path.join(out, "plots", "fig6.png"))
-    third = _study(out, "--experiment=refine", only, "--seeds=0,1")
-    assert "6 run(s): 6 finished, 0 to run" in third
+    archive = str(tmp_path / "archive")
+    third = _study(out, "--experiment=refine", only, "--seeds=0,1", f"--archive={archive}")
+    assert "6 run(s): 6 finished or not needed, 0 to run" in third
+    assert len(os.listdir(archive)) == 6 + 1                                 # the runs and the baseline
+    shutil.rmtree(out)                                                       # a fresh machine: the archive only
+    _study(out, "--experiment=refine", "--report_only", f"--archive={archive}")
+    with open(os.path.join(out, "results.csv")) as f:
+        assert sorted((r["column"], r["seed"], r["up-3d-test/PVE"]) for r in csv.DictReader(f)
+                      if r["experiment"] == "refine") == sorted((r["column"], r["seed"], r["up-3d-test/PVE"])
+                                                               for r in rows)
 
 
 def test_cell_filters(tmp_path):

@@ -2,7 +2,9 @@
 
 Builds the benchmark data the experiment needs, runs its unfinished runs (over `--seeds`, on
 every visible device), then writes `OUT/results.csv`, `OUT/results.md` and `OUT/plots/` for every
-experiment that has finished runs under OUT (default `out/study/<profile>`).
+experiment that has finished runs under OUT (default `out/study/<profile>`). With `--archive=DIR`
+the finished runs of DIR count as finished here, and every finished run is written back to DIR:
+a study carried across machines (docs/results/tiny holds the runs behind docs/results.md).
 """
 import os
 import sys
@@ -30,6 +32,8 @@ flags.DEFINE_string("body_model", None, "Body model of --records_dir.")
 flags.DEFINE_string("mean_params", None, "Mean-parameter .h5 of --records_dir (optional).")
 flags.DEFINE_bool("report_only", False, "Only write the results from the finished runs.")
 flags.DEFINE_bool("keep_going", False, "Go on with the other runs when one fails.")
+flags.DEFINE_string("archive", None, "Folder of finished runs (<run>.json and baseline.json), kept in step "
+                    "with OUT: its runs are not trained again, and OUT's finished runs are added to it.")
 flags.DEFINE_string("docs", None, "Also rewrite the generated block of this markdown file (docs/results.md).")
 
 
@@ -46,6 +50,10 @@ def main(argv):
     bench = benchmark_lib.Benchmark(os.path.join(out, "benchmark"), profile, FLAGS.records_dir, FLAGS.body_model,
                                     FLAGS.mean_params)
     runs_dir = os.path.join(out, "runs")
+    baseline = os.path.join(out, "baseline.json")
+    if FLAGS.archive:
+        copied = runner.import_archive(FLAGS.archive, runs_dir, baseline)
+        print(f"{copied} finished run(s) taken from {FLAGS.archive}")
     failed = []
     if not FLAGS.report_only:
         start = time.time()
@@ -60,11 +68,13 @@ def main(argv):
         variants = sorted(variants)
         bench.prepare(variants)
         slots = runner.device_slots(profile, runner.visible_gpus())
-        failed = runner.execute(runs, bench.eval_sets(), os.path.join(out, "baseline.json"), slots, FLAGS.keep_going)
+        failed = runner.execute(runs, bench.eval_sets(), baseline, slots, FLAGS.keep_going)
         print(f"study runs took {(time.time() - start) / 60:.1f} min")
     everything = list(experiments_lib.EXPERIMENTS.values())
     entries = report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs)
     print(f"{len(entries)} finished cell run(s) in {out}/results.csv; tables in {out}/results.md, plots in {out}/plots")
+    if FLAGS.archive:
+        print(f"{runner.export_archive(FLAGS.archive, runs_dir, baseline)} finished run(s) in {FLAGS.archive}")
     if failed:
         print(f"{len(failed)} run(s) failed: " + ", ".join(run.folder for run in failed), file=sys.stderr)
         sys.exit(1)

@@ -4,13 +4,17 @@ A run is one training + evaluation, named by a hash of its training flags (seed 
 seed: `RUNS/<hash>-s<seed>/` holds `run.flags`, `model/`, `log.txt` and, once finished,
 `result.json`. Cells of different experiments that train the same way share one run, and a run
 whose `result.json` exists is never repeated; an interrupted run resumes from its checkpoint.
+An archive (`<run>.json` per finished run, plus `baseline.json`) carries finished runs between
+machines: imported runs count as finished.
 """
 import concurrent.futures
 import dataclasses
+import glob
 import hashlib
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -35,7 +39,10 @@ class Run:
 
     @property
     def finished(self):
-        return os.path.exists(self.result_path)
+        # A pre-training is finished only with its checkpoint, which the runs that need it start from
+        # (an archived result alone does not carry it).
+        has_model = os.path.isdir(os.path.join(self.folder, "model"))
+        return os.path.exists(self.result_path) and (bool(self.cells) or has_model)
 
     def label(self):
         if not self.cells:
@@ -102,6 +109,55 @@ def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only
     return list(pretraining.values()) + list(runs.values())
 
 
+_ARCHIVED_RUN = re.compile(r"[0-9a-f]{12}-s\d+\.json")
+BASELINE = "baseline.json"
+
+
+def _read_json(path, what, key):
+    """The JSON object of `path`, which must hold `key`; a clear error names the file otherwise."""
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not {what} ({error})") from None
+    if not isinstance(value, dict) or key not in value:
+        raise ValueError(f"{path}: not {what} (expected a JSON object with {key!r})")
+    return value
+
+
+def _copy_json(source, target, what, key):
+    write_bytes(target, json.dumps(_read_json(source, what, key), indent=1).encode() + b"\n")
+
+
+def import_archive(archive, runs_dir, baseline_path):
+    """Copies the archive's finished runs to `runs_dir/<run>/result.json` (and its baseline to
+    `baseline_path`) where those are missing; returns the number of runs copied."""
+    copied = 0
+    for name in sorted(os.listdir(archive)) if os.path.isdir(archive) else []:
+        path = os.path.join(archive, name)
+        if name == BASELINE:
+            if not os.path.exists(baseline_path):
+                _copy_json(path, baseline_path, "a baseline", "up-3d-test")
+        elif not _ARCHIVED_RUN.fullmatch(name):
+            raise ValueError(f"{path}: unexpected file in the run archive "
+                             f"(expected <12 hex digits>-s<seed>.json or {BASELINE})")
+        elif not os.path.exists(os.path.join(runs_dir, name[:-5], "result.json")):
+            _copy_json(path, os.path.join(runs_dir, name[:-5], "result.json"), "a run result", "metrics")
+            copied += 1
+    return copied
+
+
+def export_archive(archive, runs_dir, baseline_path):
+    """Writes every finished run of `runs_dir` (and the baseline) into the archive; returns the run count."""
+    results = sorted(glob.glob(os.path.join(runs_dir, "*", "result.json")))
+    for path in results:
+        _copy_json(path, os.path.join(archive, os.path.basename(os.path.dirname(path)) + ".json"),
+                   "a run result", "metrics")
+    if os.path.exists(baseline_path):
+        _copy_json(baseline_path, os.path.join(archive, BASELINE), "a baseline", "up-3d-test")
+    return len(results)
+
+
 def flagfile_text(flags, model_dir):
     """absl flagfile lines for a run's flags."""
     lines = []
@@ -151,15 +207,17 @@ def launch(run, eval_sets, baseline_path, env_overrides):
 
 
 def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=launch, log=print):
-    """Runs the unfinished runs, `len(slots)` at a time, each after the runs it needs; returns the
-    runs that failed (or whose needed runs failed)."""
-    todo = [run for run in runs if not run.finished]
+    """Runs the unfinished runs, `len(slots)` at a time, each after the runs it needs (a pre-training
+    only while some run still needs it); returns the runs that failed (or whose needed runs failed)."""
+    needed = {need for run in runs if not run.finished for need in run.needs}
+    todo = [run for run in runs if not run.finished and (run.cells or run.key in needed)]
     by_key = {run.key: run for run in runs}
     settled = {run.key: threading.Event() for run in runs}
     for run in runs:
-        if run.finished:
+        if run not in todo:
             settled[run.key].set()
-    log(f"{len(runs)} run(s): {len(runs) - len(todo)} finished, {len(todo)} to run on {len(slots)} slot(s)")
+    log(f"{len(runs)} run(s): {len(runs) - len(todo)} finished or not needed, {len(todo)} to run on "
+        f"{len(slots)} slot(s)")
     free = queue.Queue()
     for slot in slots:
         free.put(slot)
