@@ -141,9 +141,11 @@ def import_archive(archive, runs_dir, baseline_path):
         elif not _ARCHIVED_RUN.fullmatch(name):
             raise ValueError(f"{path}: unexpected file in the run archive "
                              f"(expected <12 hex digits>-s<seed>.json or {BASELINE})")
-        elif not os.path.exists(os.path.join(runs_dir, name[:-5], "result.json")):
-            _copy_json(path, os.path.join(runs_dir, name[:-5], "result.json"), "a run result", "metrics")
-            copied += 1
+        else:
+            target = os.path.join(runs_dir, name[:-len(".json")], "result.json")
+            if not os.path.exists(target):
+                _copy_json(path, target, "a run result", "metrics")
+                copied += 1
     return copied
 
 
@@ -213,8 +215,9 @@ def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=la
     todo = [run for run in runs if not run.finished and (run.cells or run.key in needed)]
     by_key = {run.key: run for run in runs}
     settled = {run.key: threading.Event() for run in runs}
+    waiting = {run.key for run in todo}
     for run in runs:
-        if run not in todo:
+        if run.key not in waiting:
             settled[run.key].set()
     log(f"{len(runs)} run(s): {len(runs) - len(todo)} finished or not needed, {len(todo)} to run on "
         f"{len(slots)} slot(s)")
