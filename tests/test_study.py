@@ -80,8 +80,10 @@ def test_execute_skips_finished_runs_and_stops_on_failure(tmp_path):
         _fake_result(run, 100.0)
         return 0
 
-    assert runner.execute(runs, {}, "b.json", [{}], launcher=launcher, log=lambda *a: None) == []
-    assert len(launched) == 6
+    archived = []
+    assert runner.execute(runs, {}, "b.json", [{}], launcher=launcher, log=lambda *a: None,
+                          on_finished=lambda run: archived.append(run.key)) == []
+    assert len(launched) == 6 and archived == launched                      # each one as soon as it finished
     assert runner.execute(runs, {}, "b.json", [{}], launcher=launcher, log=lambda *a: None) == []
     assert len(launched) == 6                                                # all finished: nothing relaunched
     os.remove(runs[2].result_path)
@@ -95,8 +97,8 @@ def test_execute_skips_finished_runs_and_stops_on_failure(tmp_path):
     assert len(failed) == 1 and len(calls) == 1                              # the first failure stops the rest
     calls.clear()
     failed = runner.execute(runs, {}, "b.json", [{}], keep_going=True, launcher=lambda *a: calls.append(1) or 3,
-                            log=lambda *a: None)
-    assert len(failed) == 6 and len(calls) == 6
+                            log=lambda *a: None, on_finished=lambda run: archived.append(run.key))
+    assert len(failed) == 6 and len(calls) == 6 and len(archived) == 6      # failed runs are not archived
 
 
 def test_device_slots():

@@ -3,8 +3,8 @@
 Builds the benchmark data the experiment needs, runs its unfinished runs (over `--seeds`, on
 every visible device), then writes `OUT/results.csv`, `OUT/results.md` and `OUT/plots/` for every
 experiment that has finished runs under OUT (default `out/study/<profile>`). With `--archive=DIR`
-the finished runs of DIR count as finished here, and every finished run is written back to DIR:
-a study carried across machines (docs/results/tiny holds the runs behind docs/results.md).
+the finished runs of DIR count as finished here, and every run is written to DIR as soon as it
+finishes: a study carried across machines (docs/results/tiny holds the runs behind docs/results.md).
 """
 import os
 import sys
@@ -68,7 +68,8 @@ def main(argv):
         variants = sorted(variants)
         bench.prepare(variants)
         slots = runner.device_slots(profile, runner.visible_gpus())
-        failed = runner.execute(runs, bench.eval_sets(), baseline, slots, FLAGS.keep_going)
+        archive = (lambda run: runner.archive_run(FLAGS.archive, run.result_path, baseline)) if FLAGS.archive else None
+        failed = runner.execute(runs, bench.eval_sets(), baseline, slots, FLAGS.keep_going, on_finished=archive)
         print(f"study runs took {(time.time() - start) / 60:.1f} min")
     everything = list(experiments_lib.EXPERIMENTS.values())
     entries = report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs)

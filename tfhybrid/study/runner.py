@@ -149,14 +149,19 @@ def import_archive(archive, runs_dir, baseline_path):
     return copied
 
 
+def archive_run(archive, result_path, baseline_path):
+    """Writes one finished run (`RUNS/<run>/result.json`) and the baseline into the archive."""
+    _copy_json(result_path, os.path.join(archive, os.path.basename(os.path.dirname(result_path)) + ".json"),
+               "a run result", "metrics")
+    if os.path.exists(baseline_path):
+        _copy_json(baseline_path, os.path.join(archive, BASELINE), "a baseline", "up-3d-test")
+
+
 def export_archive(archive, runs_dir, baseline_path):
     """Writes every finished run of `runs_dir` (and the baseline) into the archive; returns the run count."""
     results = sorted(glob.glob(os.path.join(runs_dir, "*", "result.json")))
     for path in results:
-        _copy_json(path, os.path.join(archive, os.path.basename(os.path.dirname(path)) + ".json"),
-                   "a run result", "metrics")
-    if os.path.exists(baseline_path):
-        _copy_json(baseline_path, os.path.join(archive, BASELINE), "a baseline", "up-3d-test")
+        archive_run(archive, path, baseline_path)
     return len(results)
 
 
@@ -208,9 +213,11 @@ def launch(run, eval_sets, baseline_path, env_overrides):
         return subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=launch, log=print):
+def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=launch, log=print, on_finished=None):
     """Runs the unfinished runs, `len(slots)` at a time, each after the runs it needs (a pre-training
-    only while some run still needs it); returns the runs that failed (or whose needed runs failed)."""
+    only while some run still needs it); returns the runs that failed (or whose needed runs failed).
+    `on_finished(run)` is called as soon as a run succeeds (the study archives it then, so that a
+    study stopped midway keeps what it finished)."""
     needed = {need for run in runs if not run.finished for need in run.needs}
     todo = [run for run in runs if not run.finished and (run.cells or run.key in needed)]
     by_key = {run.key: run for run in runs}
@@ -251,6 +258,8 @@ def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=la
                 test = json.load(f)["metrics"].get("up-3d-test", {})
             log(f"[{index}/{len(todo)}] done {run.key} in {minutes:.1f} min: PVE {test.get('PVE', float('nan')):.1f} "
                 f"MPJPE {test.get('MPJPE', float('nan')):.1f} PVE-T {test.get('PVE-T', float('nan')):.1f}")
+            if on_finished:
+                on_finished(run)
             return None
         finally:
             free.put(slot)
