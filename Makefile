@@ -49,7 +49,7 @@ smoke: world
 	$(PY) -m tfhybrid.train --flagfile=configs/smoke.flags
 	$(PY) -m tfhybrid.evaluate --flagfile=configs/smoke.flags
 
-# The whole study on the tiny profile (about five hours on 2 CPU cores), then docs/results.md. The runs
+# The whole study on the tiny profile (about six hours on 2 CPU cores), then docs/results.md. The runs
 # already in docs/results/tiny (from any machine) are not trained again; new ones are added there.
 results: $(STAMP)
 	$(PY) -m tfhybrid.study --flagfile=configs/study_all.flags --archive=docs/results/tiny --docs=docs/results.md
