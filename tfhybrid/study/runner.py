@@ -149,19 +149,29 @@ def import_archive(archive, runs_dir, baseline_path):
     return copied
 
 
-def archive_run(archive, result_path, baseline_path):
-    """Writes one finished run (`RUNS/<run>/result.json`) and the baseline into the archive."""
+def _archive_result(archive, result_path):
     _copy_json(result_path, os.path.join(archive, os.path.basename(os.path.dirname(result_path)) + ".json"),
                "a run result", "metrics")
+
+
+def _archive_baseline(archive, baseline_path):
     if os.path.exists(baseline_path):
         _copy_json(baseline_path, os.path.join(archive, BASELINE), "a baseline", "up-3d-test")
+
+
+def archive_run(archive, result_path, baseline_path):
+    """Writes one finished run (`RUNS/<run>/result.json`) and the baseline (which the first run
+    writes) into the archive."""
+    _archive_result(archive, result_path)
+    _archive_baseline(archive, baseline_path)
 
 
 def export_archive(archive, runs_dir, baseline_path):
     """Writes every finished run of `runs_dir` (and the baseline) into the archive; returns the run count."""
     results = sorted(glob.glob(os.path.join(runs_dir, "*", "result.json")))
     for path in results:
-        archive_run(archive, path, baseline_path)
+        _archive_result(archive, path)
+    _archive_baseline(archive, baseline_path)
     return len(results)
 
 
