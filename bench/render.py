@@ -17,15 +17,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from tfhybrid.densepose import uv_table_from_charts  # noqa: E402
+from tfhybrid.bodymodel import smpl_numpy  # noqa: E402
 from tfhybrid.synthetic import posing, scene  # noqa: E402
 from tfhybrid.synthetic.densepose_model import predict_iuv  # noqa: E402
-from tfhybrid.synthetic.toybody import make_toy_body  # noqa: E402
+from tfhybrid.synthetic.toybody import make_toy_body, uv_table_from_charts  # noqa: E402
 
 
 def one_sample(rng, toy, table, camera):
     betas, pose = posing.sample_body(rng)
-    smpl = posing.smpl_numpy(toy.model, betas, pose)
+    smpl = smpl_numpy(toy.model, betas, pose)
     v = smpl["vertices"]
     lo, hi = v.min(axis=0), v.max(axis=0)
     depth = camera.fx * np.max(hi[:2] - lo[:2]) / (0.75 * camera.height)

@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import keras  # noqa: E402
 from smpl import smpl_sized_model  # noqa: E402
 
-from tfhybrid.models.hybrid import HybridModel, ModelOptions  # noqa: E402
+from tfhybrid.config import ModelConfig  # noqa: E402
+from tfhybrid.models.hybrid import HybridModel  # noqa: E402
 
 
 def random_batch(rng, batch, size, num_vertices, points=200):
@@ -69,9 +70,9 @@ def main():
     labels = rng.integers(0, 1000, args.batch)
     bare = median_step_seconds(lambda: classifier.train_on_batch(data["image"], labels), args.steps)
     rows = [("bare Keras ResNet-50 classification step", bare)]
-    for label, options in (("tfhybrid ResNet-50 (image)", ModelOptions("image", 50, 18, args.size)),
-                           ("tfhybrid ResNet-18 (image)", ModelOptions("image", 18, 18, args.size)),
-                           ("tfhybrid ResNet-50 + ResNet-18 (image + IUV)", ModelOptions("image+iuv", 50, 18, args.size))):
+    for label, options in (("tfhybrid ResNet-50 (image)", ModelConfig("image", 50, 18, args.size)),
+                           ("tfhybrid ResNet-18 (image)", ModelConfig("image", 18, 18, args.size)),
+                           ("tfhybrid ResNet-50 + ResNet-18 (image + IUV)", ModelConfig("image+iuv", 50, 18, args.size))):
         model = HybridModel(body, options, global_batch_size=args.batch)
         model(tensors)
         model.optimizer = keras.optimizers.Adam(1e-4)

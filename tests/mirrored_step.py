@@ -11,12 +11,13 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 from step_data import BATCH, SIZE, batch  # noqa: E402
-from tfhybrid.models.hybrid import HybridModel, ModelOptions  # noqa: E402
+from tfhybrid.config import ModelConfig  # noqa: E402
+from tfhybrid.models.hybrid import HybridModel  # noqa: E402
 from tfhybrid.synthetic.toybody import make_toy_body  # noqa: E402
 
 def one_step(strategy, data, initial):
     with strategy.scope():
-        model = HybridModel(make_toy_body(0).model, ModelOptions(main_depth=18, input_size=SIZE), global_batch_size=BATCH)
+        model = HybridModel(make_toy_body(0).model, ModelConfig(main_depth=18, input_size=SIZE), global_batch_size=BATCH)
         model({k: v[:1] for k, v in data.items()})
         model.set_weights(initial)
         model.optimizer = keras.optimizers.SGD(0.1)
@@ -39,7 +40,7 @@ def main():
     rng = np.random.default_rng(0)
     data = batch(rng)
     keras.utils.set_random_seed(0)
-    reference = HybridModel(make_toy_body(0).model, ModelOptions(main_depth=18, input_size=SIZE))
+    reference = HybridModel(make_toy_body(0).model, ModelConfig(main_depth=18, input_size=SIZE))
     reference({k: v[:1] for k, v in data.items()})
     initial = reference.get_weights()
     loss_1, weights_1 = one_step(tf.distribute.get_strategy(), data, initial)

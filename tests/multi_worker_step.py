@@ -27,13 +27,14 @@ def main(argv):
     import numpy as np
 
     from step_data import BATCH, SIZE, batch
-    from tfhybrid.models.hybrid import HybridModel, ModelOptions
+    from tfhybrid.config import ModelConfig
+    from tfhybrid.models.hybrid import HybridModel
     from tfhybrid.synthetic.toybody import make_toy_body
 
     data = batch(np.random.default_rng(0))
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = HybridModel(make_toy_body(0).model, ModelOptions(main_depth=18, input_size=SIZE), global_batch_size=BATCH)
+        model = HybridModel(make_toy_body(0).model, ModelConfig(main_depth=18, input_size=SIZE), global_batch_size=BATCH)
         model({k: v[:1] for k, v in data.items()})
         model.optimizer = keras.optimizers.SGD(0.1)
         model.optimizer.build(model.trainable_variables)

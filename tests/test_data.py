@@ -9,10 +9,11 @@ import pytest
 import tensorflow as tf
 
 from tfhybrid import camera, conventions
-from tfhybrid.data import augment, decoder, schema
+from tfhybrid.data import augment, decoder, parser, schema
 from tfhybrid.data.converter import Options, load_geometry
 from tfhybrid.data.inspect import inspect
-from tfhybrid.data.pipeline import CorruptRecordError, CorruptRecords, Source, StudyOptions, make_dataset
+from tfhybrid.config import DataConfig
+from tfhybrid.data.pipeline import CorruptRecordError, CorruptRecords, Source, make_dataset
 from tfhybrid.data.sources.coco_densepose import COCODensePoseConverter
 from tfhybrid.data.sources.h36m import H36MConverter
 from tfhybrid.data.sources.pw3d import PW3DConverter
@@ -20,7 +21,7 @@ from tfhybrid.data.sources.up3d import UP3DConverter
 from tfhybrid.densepose import iuv_to_barycentric, refine_iuv
 from tfhybrid.safe_pickle import load_legacy_pickle
 from tfhybrid.synthetic.make import make_world
-from tfhybrid.synthetic.posing import smpl_numpy
+from tfhybrid.bodymodel import smpl_numpy
 
 from densepose_loop import densepose_loop_port
 
@@ -248,7 +249,7 @@ def test_flip_tables_match_conventions():
 
 def _batch(out, prefix, count=6):
     files = sorted(os.path.join(out, f) for f in os.listdir(out) if f.startswith(prefix) and f.endswith(".tfrecord"))
-    ds = tf.data.TFRecordDataset(files).map(lambda r: augment.pad_dense(decoder.decode(r), 200)).batch(count)
+    ds = tf.data.TFRecordDataset(files).map(lambda r: parser.pad_dense(decoder.decode(r), 200)).batch(count)
     return next(iter(ds))
 
 
@@ -286,7 +287,7 @@ def test_flip_moves_every_coordinate_with_the_image(records):
 def test_pipeline_batches_mixture_and_knobs(records):
     out, _ = records
     sources = [Source((os.path.join(out, "up-3d-*.tfrecord"),), 0.5), Source((os.path.join(out, "h36m-*.tfrecord"),), 0.5)]
-    ds = make_dataset(sources, 8, training=True, study=StudyOptions(fraction_3d=0.5, datasets_3d=("up-3d",)))
+    ds = make_dataset(sources, 8, training=True, study=DataConfig(fraction_3d=0.5, datasets_3d=("up-3d",)))
     counts = {"up-3d": 0, "h36m": 0}
     kept = {}
     for batch in ds.take(40):
@@ -307,14 +308,14 @@ def test_dense_knobs(records):
     out, _ = records
     full = next(iter(make_dataset(os.path.join(out, "up-3d-*.tfrecord"), 4, training=False)))
     capped = next(iter(make_dataset(os.path.join(out, "up-3d-*.tfrecord"), 4, training=False,
-                                    study=StudyOptions(max_dense_per_person=12))))
+                                    study=DataConfig(max_dense_per_person=12))))
     assert capped["dense_mask"].numpy().sum(axis=1).max() == 12
     half = next(iter(make_dataset(os.path.join(out, "up-3d-*.tfrecord"), 4, training=False,
-                                  study=StudyOptions(fraction_dense=0.5))))
+                                  study=DataConfig(fraction_dense=0.5))))
     ratio = half["dense_mask"].numpy().sum() / full["dense_mask"].numpy().sum()
     assert 0.35 < ratio < 0.65
     noisy = next(iter(make_dataset(os.path.join(out, "up-3d-*.tfrecord"), 4, training=False,
-                                   study=StudyOptions(uv_noise_sigma=20.0))))
+                                   study=DataConfig(iuv_input_noise=20.0))))
     fg = full["iuv"].numpy()[..., 0] > -1
     diff = (noisy["iuv"].numpy() - full["iuv"].numpy())[..., 1:][fg] * 255 / 2
     assert 10 < diff.std() < 30 and not (noisy["iuv"].numpy()[..., 1:][~fg] != -1).any()

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from tfhybrid.dct_checkpoint import CheckpointError, load_into, resnet_depth
 from tfhybrid.models.encoders import BLOCKS
-from tfhybrid.models.hybrid import HybridModel, ModelOptions
+from tfhybrid.config import ModelConfig
+from tfhybrid.models.hybrid import HybridModel
 
 SIZE = 64
 
@@ -92,7 +93,7 @@ def state():
 def test_converted_model_matches_the_pytorch_forward(state, toy):
     assert resnet_depth({k[7:]: v for k, v in state.items()}, "main_encoder") == 50
     assert resnet_depth({k[7:]: v for k, v in state.items()}, "aux_encoder") == 18
-    model = HybridModel(toy.model, ModelOptions("image+iuv", 50, 18, SIZE, resnet_layout="torchvision",
+    model = HybridModel(toy.model, ModelConfig("image+iuv", 50, 18, SIZE, resnet_layout="torchvision",
                                                 bgr_input=True))
     rng = np.random.default_rng(1)
     rgb = rng.uniform(-1, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
@@ -109,7 +110,7 @@ def test_converted_model_matches_the_pytorch_forward(state, toy):
 
 
 def test_wrong_checkpoints_are_named(state, toy):
-    model = HybridModel(toy.model, ModelOptions("image+iuv", 50, 18, SIZE, resnet_layout="torchvision"))
+    model = HybridModel(toy.model, ModelConfig("image+iuv", 50, 18, SIZE, resnet_layout="torchvision"))
     model({"image": np.zeros((1, SIZE, SIZE, 3), np.float32), "iuv": np.zeros((1, SIZE, SIZE, 3), np.float32)})
     broken = dict(state)
     del broken["module.regressor.0.bias"]

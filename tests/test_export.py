@@ -14,9 +14,11 @@ import tensorflow as tf
 
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tfhybrid import export
+from tfhybrid import export, preprocess
+from tfhybrid.config import INPUT_KINDS
 from tfhybrid.fileio import encode_image
-from tfhybrid.models.hybrid import HybridModel, ModelOptions
+from tfhybrid.config import ModelConfig
+from tfhybrid.models.hybrid import HybridModel
 
 SIZE = 32
 
@@ -24,8 +26,8 @@ SIZE = 32
 @pytest.fixture(scope="module")
 def models(toy):
     keras.utils.set_random_seed(0)
-    single = HybridModel(toy.model, ModelOptions("image", 18, 18, SIZE))
-    double = HybridModel(toy.model, ModelOptions("image+iuv", 18, 18, SIZE))
+    single = HybridModel(toy.model, ModelConfig("image", 18, 18, SIZE))
+    double = HybridModel(toy.model, ModelConfig("image+iuv", 18, 18, SIZE))
     for model in (single, double):
         model({"image": np.zeros((1, SIZE, SIZE, 3), np.float32), "iuv": np.zeros((1, SIZE, SIZE, 3), np.float32)})
     return single, double
@@ -102,13 +104,77 @@ def test_two_branch_export(models, tmp_path):
 def test_tflite_variants_load_and_run(models, exported):
     contents = export.convert_tflite(exported, ["fp32", "fp16", "dynamic_int8"])
     images = (_images(2, 4) / 127.5 - 1.0).astype(np.float32)
-    report = export.tflite_report(models[0], exported, contents, images, repeats=2)
+    report = export.tflite_report(models[0], exported, contents, {"images": images}, repeats=2)
     assert set(report["variants"]) == {"fp32", "fp16", "dynamic_int8"}
     assert report["variants"]["fp32"]["max_vertex_difference_m"] < 1e-4
     assert report["variants"]["fp16"]["max_vertex_difference_m"] < 1e-2
     assert report["variants"]["dynamic_int8"]["size_mb"] < report["variants"]["fp32"]["size_mb"] / 2
     out = export.run_tflite(contents["fp32"], {"images": images[:1]})
     assert out["vertices"].shape == (1, models[0].smpl.faces.max() + 1, 3)
+
+
+@pytest.fixture(scope="module")
+def iuv_records(tmp_path_factory):
+    """A few converted UP-3D-like records with DensePose IUV maps, at the models' input size."""
+    from tfhybrid.data.converter import Options
+    from tfhybrid.data.sources.up3d import UP3DConverter
+    from tfhybrid.synthetic.make import make_world
+
+    world = str(tmp_path_factory.mktemp("world"))
+    make_world(world, 6, seed=5, size=64, workers=1, datasets=("up-3d",))
+    out = str(tmp_path_factory.mktemp("records"))
+    UP3DConverter(Options(src=os.path.join(world, "up-3d"), split="trainval", out=out,
+                          body_model=os.path.join(world, "models", "toy_smpl_neutral.npz"),
+                          uv_table=os.path.join(world, "densepose", "UV_Processed.mat"),
+                          iuv_dir=os.path.join(world, "densepose_predictions", "up-3d"), refine_iuv=True,
+                          size=SIZE, workers=1)).run()
+    pattern = os.path.join(out, "up-3d-trainval-*.tfrecord")
+    raw = [tf.train.Example.FromString(r) for r in tf.data.TFRecordDataset(tf.io.gfile.glob(pattern)).take(3)
+           .as_numpy_iterator()]
+    files = {"image_bytes": [e.features.feature["image/encoded"].bytes_list.value[0] for e in raw],
+             "iuv_bytes": [e.features.feature["iuv/encoded"].bytes_list.value[0] for e in raw]}
+    from tfhybrid.data.pipeline import make_dataset
+
+    batch = next(iter(make_dataset([pattern], 3, training=False)))
+    return batch, files
+
+
+def _session_outputs(path, signature_name, feed):
+    """Runs a signature through the TF1 session loader (the loader family of TF Serving)."""
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        signature = meta.signature_def[signature_name]
+        assert set(signature.inputs) == set(feed), f"{signature_name} takes {sorted(signature.inputs)}"
+        return session.run(signature.outputs["vertices"].name,
+                           {signature.inputs[k].name: v for k, v in feed.items()})
+
+
+@pytest.mark.parametrize("kind", INPUT_KINDS)
+def test_every_input_kind_exports_and_matches_the_live_model(kind, toy, iuv_records, tmp_path):
+    """SavedModel (float and file signatures, TF1 session loader) and TFLite fp32 of every kind of
+    model answer as the live model does on the same converted records."""
+    batch, files = iuv_records
+    keras.utils.set_random_seed(1)
+    model = HybridModel(toy.model, ModelConfig(kind, 18, 18, SIZE))
+    # A larger output layer makes the parameters (and any input mix-up) move the mesh visibly.
+    model({"image": batch["image"], "iuv": batch["iuv"], "seg": batch["seg"]})
+    model.head.kernel.assign(model.head.kernel * 20.0)
+    live = model(batch, training=False)["vertices"].numpy()
+    path = str(tmp_path / kind.replace("+", "_"))
+    export.export_saved_model(model, path)
+    floats = export.float_inputs(batch, model.branch_kinds)
+    np.testing.assert_allclose(_session_outputs(path, "serve_float", floats), live, atol=1e-4)
+    wanted_files = {preprocess.BYTES_INPUTS[k] for k in model.branch_kinds}
+    from_files = _session_outputs(path, "serving_default", {k: np.array(files[k], object) for k in wanted_files})
+    np.testing.assert_allclose(from_files, live, atol=2e-3)
+    other = {k: v[::-1] for k, v in floats.items()}
+    assert np.abs(_session_outputs(path, "serve_float", other) - live).max() > 1e-3, "the inputs are used"
+    contents = export.convert_tflite(path, ["fp32"])
+    report = export.tflite_report(model, path, contents, floats, repeats=1)
+    assert report["saved_model"]["max_vertex_difference_m"] < 1e-4
+    assert report["variants"]["fp32"]["max_vertex_difference_m"] < 1e-4
+    assert report["inputs"] == sorted(floats)
 
 
 def test_demo_draws_the_mesh_from_a_saved_model_alone(exported, tmp_path):

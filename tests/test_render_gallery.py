@@ -1,6 +1,6 @@
 import numpy as np
 
-from tfhybrid.synthetic import render
+from tfhybrid import render
 from tfhybrid.synthetic.gallery import gallery
 
 

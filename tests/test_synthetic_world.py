@@ -15,7 +15,7 @@ from tfhybrid import cocomask, conventions
 from tfhybrid.densepose import iuv_to_barycentric, load_uv_table
 from tfhybrid.safe_pickle import load_legacy_pickle
 from tfhybrid.synthetic.make import make_world
-from tfhybrid.synthetic.posing import smpl_numpy
+from tfhybrid.bodymodel import smpl_numpy
 
 NUM, SIZE = 6, 128
 

@@ -102,6 +102,34 @@ def test_mirrored_step_equals_single_device_step():
     assert float(fields["diff"]) < 0.01 * float(fields["moved"]), line
 
 
+def test_mixed_bfloat16_encoders_train_with_float32_weights_and_outputs(toy):
+    import keras
+
+    from step_data import SIZE, batch
+
+    from tfhybrid.config import ModelConfig
+    from tfhybrid.models.hybrid import HybridModel
+
+    rng = np.random.default_rng(0)
+    data = {k: tf.constant(v) for k, v in batch(rng).items()}
+    data["seg"] = tf.constant(rng.integers(0, 15, data["seg"].shape), tf.int32)   # a constant map teaches nothing
+    keras.utils.set_random_seed(0)
+    model = HybridModel(toy.model, ModelConfig("image+seg", 18, 18, SIZE, precision="mixed_bfloat16"))
+    assert keras.config.dtype_policy().name == "float32", "the global policy is restored"
+    convolutions = [layer for layer in model.encoders[0].layers if isinstance(layer, keras.layers.Conv2D)]
+    assert {layer.compute_dtype for layer in convolutions} == {"bfloat16"}
+    assert all(v.dtype == tf.float32 for v in model.trainable_variables)
+    out = model(data)
+    assert out["vertices"].dtype == tf.float32 and out["params"].dtype == tf.float32
+    model.optimizer = keras.optimizers.Adam(1e-3)
+    model.optimizer.build(model.trainable_variables)
+    before = [v.numpy() for v in model.trainable_variables]
+    report = tf.function(model.replica_step)(data)
+    assert np.isfinite(float(report["loss"]))
+    moved = [np.abs(v.numpy() - b).max() for v, b in zip(model.trainable_variables, before)]
+    assert min(moved) > 0, "every weight, the bfloat16 encoders' included, is updated"
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

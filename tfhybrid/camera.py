@@ -5,8 +5,9 @@ Frames and units:
   * The normalised crop frame maps a square crop of S pixels to [-1, 1]: u = p / S * 2 - 1
     (DCT/HMR), so the crop's left edge is -1 and its right edge +1.
   * Weak perspective `cam = [s, tx, ty]` projects a body point X as `u = s * (X_xy + t)`
-    (`tfhybrid.layers.project_weak_perspective`). The body frame is the SMPL frame after the model's
-    root rotation, whose mean flips y to point down the image.
+    (`weak_perspective`; `tfhybrid.layers.project_weak_perspective` adds shape checks). The body
+    frame is the SMPL frame after the model's root rotation, whose mean flips y to point down
+    the image.
   * Perspective cameras look along +z with a focal length f in pixels and a principal point c:
     p = f * (X_xy + T_xy) / (X_z + T_z) + c.
   * A crop box is (x0, y0, size): the square crop's top-left corner and side in source pixels.
@@ -33,6 +34,17 @@ def normalized_to_pixels(points, crop_size):
 def pixels_to_normalized(points, crop_size):
     """(..., 2) crop pixels -> normalised crop coordinates."""
     return points * (2.0 / crop_size) - 1.0
+
+
+def weak_perspective(points, cam):
+    """The weak-perspective projection `u = s * (X_xy + t)` of `cam = [s, tx, ty]`.
+
+    Args:
+      points: (..., N, 3) body-frame points; cam: (..., 3).
+    Returns:
+      (..., N, 2) normalised crop coordinates.
+    """
+    return cam[..., None, 0:1] * (points[..., :2] + cam[..., None, 1:3])
 
 
 def weak_perspective_to_translation(cam, focal_length, crop_size):

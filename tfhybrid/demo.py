@@ -2,8 +2,9 @@
 [--bbox x,y,w,h] --out=a_mesh.png`. `--image` may be a folder (then `--out` is one too).
 
 Works from an exported SavedModel alone: the person is cropped (the given box with a margin, or the
-whole image), the crop goes through `serve_float`, and the mesh is rendered over the full image
-with the synthetic world's rasterizer, next to a side view.
+whole image), preprocessed as in training (`tfhybrid.preprocess`), run through `serve_float`, and
+the mesh is drawn over the full image (`tfhybrid.render`), next to a side view. Models with an IUV
+or segmentation branch read DensePose's `<photo>_IUV.png` beside each photo.
 """
 import os
 
@@ -11,69 +12,82 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-from tfhybrid import camera
-from tfhybrid.synthetic import render
+from tfhybrid import camera, preprocess, render
 
 FLAGS = flags.FLAGS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+DENSEPOSE_SUFFIXES = ("_IUV.png", "_INDS.png")
 
 
 def load(saved_model):
+    """(serve_float signature, branch kinds, input size, faces) of an exported SavedModel."""
     import tensorflow as tf
 
     loaded = tf.saved_model.load(saved_model)
     serve = loaded.signatures["serve_float"]
-    size = int(serve.structured_input_signature[1]["images"].shape[1])
-    return serve, size, loaded.faces.numpy()
+    specs = serve.structured_input_signature[1]
+    by_name = {name: kind for kind, name in preprocess.FLOAT_INPUTS.items()}
+    kinds = tuple(by_name[name] for name in specs)
+    size = int(next(iter(specs.values())).shape[1])
+    return serve, kinds, size, loaded.faces.numpy()
 
 
-def predict(serve, size, image, bbox=None):
-    """Crops the person, runs the model; returns (outputs dict of arrays, crop box)."""
+def read_iuv(path):
+    """A DensePose IUV PNG (Detectron's order: cv2 reads channels I, U, V) as (H, W, 3) uint8."""
+    iuv = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if iuv is None or iuv.ndim != 3 or iuv.shape[2] != 3 or iuv.dtype != np.uint8:
+        raise ValueError(f"{path}: not an 8-bit, 3-channel DensePose IUV PNG")
+    return iuv
+
+
+def predict(serve, kinds, size, image, bbox=None, iuv=None):
+    """Crops the person (and its IUV map), runs the model; returns (outputs dict of arrays, crop box)."""
     height, width = image.shape[:2]
     box = camera.square_box(np.array(bbox if bbox is not None else (0, 0, width, height), np.float64),
                             1.2 if bbox is not None else 1.0)
-    matrix = camera.crop_matrix(box, size)
-    crop = cv2.warpAffine(image, camera.cv2_warp_matrix(matrix), (size, size), flags=cv2.INTER_LINEAR)
-    outputs = serve(images=(crop[None].astype(np.float32) / 127.5 - 1.0))
+    warp = camera.cv2_warp_matrix(camera.crop_matrix(box, size))
+    crop = cv2.warpAffine(image, warp, (size, size), flags=cv2.INTER_LINEAR)
+    iuv_crop = None if iuv is None else cv2.warpAffine(iuv, warp, (size, size), flags=cv2.INTER_NEAREST)
+    inputs = preprocess.network_inputs(kinds, crop[None], None if iuv_crop is None else iuv_crop[None])
+    outputs = serve(**{preprocess.FLOAT_INPUTS[kind]: value for kind, value in inputs.items()})
     return {k: v.numpy()[0] for k, v in outputs.items()}, box
-
-
-def _shade(height, width, pixels, depth, vertices, faces, background, color):
-    face_id, _, _ = render.rasterize(pixels, depth, faces, height, width, perspective_correct=False)
-    colors = np.broadcast_to(np.asarray(color), (faces.shape[0], 3))
-    shaded, mask = render.shade(face_id, colors, render.face_normals(vertices, faces), (0.0, 0.3, 1.0))
-    out = background.astype(np.float64) / 255.0
-    out[mask] = 0.2 * out[mask] + 0.8 * shaded[mask]
-    return (out * 255).round().astype(np.uint8)
 
 
 def draw(image, outputs, box, faces):
     """(H, W + H, 3) uint8: the image with the mesh over it, and a side view."""
     height, width = image.shape[:2]
     vertices, cam = outputs["vertices"], outputs["camera"]
-    crop_xy = cam[0] * (vertices[:, :2] + cam[1:])
-    pixels = camera.crop_to_image(crop_xy[None], box[None])[0]
+    pixels = camera.crop_to_image(camera.weak_perspective(vertices, cam)[None], box[None])[0]
     depth = vertices[:, 2] - vertices[:, 2].min() + 1.0
-    front = _shade(height, width, pixels, depth, vertices, faces, image, (0.65, 0.75, 0.95))
+    front = render.draw_mesh(image, pixels, depth, vertices, faces, (0.65, 0.75, 0.95))
     turned = vertices @ np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]).T
     centre = 0.5 * (turned.min(axis=0) + turned.max(axis=0))
     scale = 0.8 * height / max(np.ptp(turned[:, 1]), 1e-6)
     side_xy = (turned[:, :2] - centre[:2]) * scale + height / 2.0
-    side = _shade(height, height, side_xy, turned[:, 2] - turned[:, 2].min() + 1.0, turned, faces,
-                  np.full((height, height, 3), 255, np.uint8), (0.95, 0.7, 0.5))
+    side = render.draw_mesh(np.full((height, height, 3), 255, np.uint8), side_xy,
+                            turned[:, 2] - turned[:, 2].min() + 1.0, turned, faces, (0.95, 0.7, 0.5))
     return np.concatenate([front, side], axis=1)
 
 
 def run(saved_model, inputs, outputs, bbox=None):
     from tfhybrid.fileio import write_image
 
-    serve, size, faces = load(saved_model)
+    serve, kinds, size, faces = load(saved_model)
     for source, target in zip(inputs, outputs):
         bgr = cv2.imread(source, cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"{source}: not a readable image")
         image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        result, box = predict(serve, size, image, bbox)
+        iuv = None
+        if set(kinds) & {"iuv", "seg"}:
+            iuv_path = os.path.splitext(source)[0] + "_IUV.png"
+            if not os.path.exists(iuv_path):
+                raise ValueError(f"{source}: the model reads DensePose IUV maps; expected {iuv_path} beside the photo")
+            iuv = read_iuv(iuv_path)
+            if iuv.shape[:2] != image.shape[:2]:
+                raise ValueError(f"{iuv_path}: {iuv.shape[1]}x{iuv.shape[0]}, expected the photo's "
+                                 f"{image.shape[1]}x{image.shape[0]}")
+        result, box = predict(serve, kinds, size, image, bbox, iuv)
         write_image(target, draw(image, result, box, faces))
         print(f"{source} -> {target}")
 
@@ -86,7 +100,8 @@ def main(argv):
         if len(bbox) != 4 or bbox[2] <= 0 or bbox[3] <= 0:
             raise app.UsageError(f"--bbox expects x,y,w,h with positive w and h, got {FLAGS.bbox!r}")
     if os.path.isdir(FLAGS.image):
-        names = sorted(n for n in os.listdir(FLAGS.image) if n.lower().endswith(IMAGE_EXTENSIONS))
+        names = sorted(n for n in os.listdir(FLAGS.image)
+                       if n.lower().endswith(IMAGE_EXTENSIONS) and not n.endswith(DENSEPOSE_SUFFIXES))
         inputs = [os.path.join(FLAGS.image, n) for n in names]
         outputs = [os.path.join(FLAGS.out, os.path.splitext(n)[0] + "_mesh.png") for n in names]
     else:

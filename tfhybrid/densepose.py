@@ -102,16 +102,6 @@ def _load_symmetry(path):
     return tables
 
 
-def uv_table_from_charts(charts, source="toy charts"):
-    """A `UVTable` from the toy body's `SurfaceCharts` (already 0-based), with its mirror tables."""
-    from tfhybrid.synthetic.toybody import chart_symmetry_tables
-
-    u_tab, v_tab = chart_symmetry_tables()
-    return UVTable(face_parts=charts.face_parts, faces=charts.faces, u=charts.u, v=charts.v,
-                   body_vertex=charts.body_vertex, u_transforms=np.stack(u_tab), v_transforms=np.stack(v_tab),
-                   source=source)
-
-
 def _cross(a, b):
     return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
 
@@ -193,7 +183,7 @@ class IUVLookup:
     """
 
     def __init__(self, table):
-        from tfhybrid.synthetic.render import rasterize
+        from tfhybrid.render import rasterize
 
         self.table = table
         self.faces = np.zeros((25, 256, 256), dtype=np.int64)

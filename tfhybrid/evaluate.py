@@ -12,50 +12,42 @@ import numpy as np
 from absl import app, flags
 
 from tfhybrid import flags as flag_defs
+from tfhybrid import preprocess
 
 FLAGS = flags.FLAGS
 
 
 def restore_model(model_dir):
-    """Rebuilds the model from `model_dir/flags.json` and restores its latest checkpoint."""
+    """Rebuilds the model from `model_dir/flags.json` and restores its latest checkpoint; returns
+    (model, checkpoint prefix)."""
+    from tfhybrid import checkpoints
+    from tfhybrid.config import load_run_config
+    from tfhybrid.models import build_model
+
+    model = build_model(load_run_config(model_dir))
+    return model, checkpoints.restore_weights(model, model_dir)
+
+
+def mean_parameter_outputs(model, batch_size):
+    """The outputs of the mean-parameter model (every prediction equal to the mean) for a batch."""
     import tensorflow as tf
 
-    from tfhybrid import train
-
-    with open(os.path.join(model_dir, "flags.json")) as f:
-        saved = json.load(f)
-    for name in flag_defs.TRAINING_FLAGS:
-        if name in saved and name in FLAGS:
-            FLAGS[name].value = saved[name]
-    model, optimizer, _ = train.build_model(tf.distribute.get_strategy(), None)
-    checkpoint = tf.train.Checkpoint(model=[v.value for v in model.variables])
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-    if latest is None:
-        raise FileNotFoundError(f"no checkpoint under {model_dir}/checkpoints")
-    checkpoint.restore(latest).expect_partial()
-    return model, latest
+    return model.outputs_from_params(tf.broadcast_to(model.mean_params, [batch_size, model.mean_params.shape[0]]))
 
 
 def evaluate(model, patterns, batch_size=32, mean_only=False):
     """{dataset: {metric: mean}} over the records matching `patterns`."""
-    import tensorflow as tf
-
     from tfhybrid import metrics
     from tfhybrid.data.pipeline import make_dataset
-    from tfhybrid.layers import gather_dense_keypoints, project_weak_perspective
-    from tfhybrid.train import resize_batch
+    from tfhybrid.layers import gather_dense_keypoints
 
-    size = model.options.input_size
     per_dataset = {}
     for batch in make_dataset(list(patterns), batch_size, training=False):
         crop = batch["image"].shape[1]
-        batch = resize_batch(batch, size)
-        out = model(batch, training=False)
         if mean_only:
-            mean = tf.broadcast_to(model.mean_params, tf.shape(out["params"]))
-            body = model.smpl(mean[:, 75:], mean[:, 3:75])
-            out = {"pose": mean[:, 3:75], "betas": mean[:, 75:], "cam": mean[:, :3], **body,
-                   "vertices2d": project_weak_perspective(body["vertices"], mean[:, :3])}
+            out = mean_parameter_outputs(model, batch["image"].shape[0])
+        else:
+            out = model(preprocess.resize_inputs(batch, model.options.input_size), training=False)
         names = [n.decode() for n in batch["dataset"].numpy()]
         rows = {}
         has_smpl = batch["has_smpl"].numpy() > 0
@@ -90,11 +82,10 @@ def write_picture(model, patterns, path, count=6, display_size=192):
 
     from tfhybrid.data.pipeline import make_dataset
     from tfhybrid.fileio import write_image
-    from tfhybrid.train import resize_batch
     from tfhybrid.visualize import overlay_mesh, prediction_sheet
 
     batch = next(iter(make_dataset(list(patterns), count, training=False)))
-    out = model(resize_batch(batch, model.options.input_size), training=False)
+    out = model(preprocess.resize_inputs(batch, model.options.input_size), training=False)
     images = ((batch["image"].numpy() + 1.0) * 127.5).round().astype(np.uint8)
     images = np.stack([cv2.resize(im, (display_size, display_size), interpolation=cv2.INTER_CUBIC) for im in images])
     faces = model.smpl.faces

@@ -1,10 +1,12 @@
 """Exports a trained model: `python -m tfhybrid.export --model_dir=... --out=... [--tflite fp32,fp16,dynamic_int8]`.
 
-SavedModel for TF Serving, batch size free:
-  * `serving_default`: `image_bytes` (B,) JPEG or PNG person crops (the `_bytes` suffix lets TF
-    Serving's REST API take base64), decoded, resized and normalised in the graph;
-  * `serve_float`: `images` (B, S, S, 3) float32 RGB in [-1, 1], the training layout;
-  * two-branch models add `iuv_bytes` (PNG, channels I, U, V) / `iuv` (float, normalised) inputs.
+SavedModel for TF Serving, batch size free, with inputs that follow the model's branches
+(`tfhybrid.preprocess` does every conversion, as in training):
+  * `serving_default`: encoded files, (B,) strings (the `_bytes` suffix lets TF Serving's REST API
+    take base64): `image_bytes` JPEG or PNG person crops for an image branch, `iuv_bytes` DensePose
+    IUV PNGs (channels I, U, V) for an IUV or a segmentation branch (labels derived from I);
+  * `serve_float`: the training layout: `images` (B, S, S, 3) float32 RGB in [-1, 1], `iuv`
+    (B, S, S, 3) float32 normalised IUV, `seg` (B, S, S) int32 coarse part labels 0..14.
 Outputs: pose (B, 72), betas (B, 10), camera (B, 3), vertices (B, V, 3), joints (B, 24, 3),
 keypoints3d (B, 19, 3) and keypoints2d (B, 19, 2) in crop pixels.
 
@@ -19,71 +21,69 @@ import time
 import numpy as np
 from absl import app, flags
 
+from tfhybrid import checkpoints, preprocess
+
 FLAGS = flags.FLAGS
 
 
-def _outputs(model, batch, size):
-    import tensorflow as tf
-
-    for name in ("image", "iuv"):
-        if name in batch:
-            tf.debugging.assert_equal(tf.shape(batch[name])[1:], tf.constant([size, size, 3]),
-                                      message=f"'{name}' must be (B, {size}, {size}, 3) float32 in [-1, 1]")
-    out = model(batch, training=False)
+def _outputs(model, inputs, size):
+    out = model(inputs, training=False)
     return {"pose": out["pose"], "betas": out["betas"], "camera": out["cam"], "vertices": out["vertices"],
             "joints": out["joints"], "keypoints3d": out["joints_cocoplus"],
             "keypoints2d": (out["keypoints2d"] + 1.0) * (size / 2.0)}
 
 
+def serving_signatures(kinds, size):
+    """The input specs of a model with these branch kinds: ({name: spec} of the float signature in
+    the training layout, {name: spec} of the encoded-file signature). See `tfhybrid.preprocess`."""
+    import tensorflow as tf
+
+    floats, files = {}, {}
+    for kind in kinds:
+        name = preprocess.FLOAT_INPUTS[kind]
+        shape, dtype = ([None, size, size], tf.int32) if kind == "seg" else ([None, size, size, 3], tf.float32)
+        floats[name] = tf.TensorSpec(shape, dtype, name=name)
+        files[preprocess.BYTES_INPUTS[kind]] = tf.TensorSpec([None], tf.string, name=preprocess.BYTES_INPUTS[kind])
+    return floats, files
+
+
+def _check_float_inputs(inputs, size):
+    import tensorflow as tf
+
+    for name, value in inputs.items():
+        expected, what = ([size, size], "int32 labels") if name == "seg" else ([size, size, 3], "float32")
+        tf.debugging.assert_equal(tf.shape(value)[1:], tf.constant(expected),
+                                  message=f"'{name}' must be (B, {', '.join(map(str, expected))}) {what}")
+    return {kind: inputs[name] for kind, name in preprocess.FLOAT_INPUTS.items() if name in inputs}
+
+
 def serving_module(model):
-    """A tf.Module with the serving functions of a HybridModel (see the module docstring)."""
+    """A tf.Module with the serving functions of a HybridModel (see the module docstring); its
+    inputs follow `model.branch_kinds`, and files are preprocessed by `tfhybrid.preprocess`, the
+    functions the training pipeline uses."""
     import tensorflow as tf
 
     size = model.options.input_size
-    two_branch = len(model.branch_kinds) > 1
-    aux = model.branch_kinds[-1] if two_branch else None
+    kinds = model.branch_kinds
+    float_specs, file_specs = serving_signatures(kinds, size)
     module = tf.Module()
-    module.model_variables = [v.value for v in model.variables]
+    module.model_variables = checkpoints.variables_of(model)
 
-    def decode(data, channels, normalise):
-        def one(item):
-            tf.debugging.assert_greater(tf.strings.length(item), 0, message="expected JPEG or PNG bytes, got an "
-                                        "empty string")
-            image = tf.io.decode_image(item, channels=channels, expand_animations=False)
-            image = tf.image.resize(tf.cast(image, tf.float32), [size, size],
-                                    method="bilinear" if normalise else "nearest")
-            return image
+    def serve_float(**inputs):
+        return _outputs(model, _check_float_inputs(inputs, size), size)
 
-        images = tf.map_fn(one, data, fn_output_signature=tf.TensorSpec([size, size, channels], tf.float32))
-        return images / 127.5 - 1.0 if normalise else images
+    def serve_files(**files):
+        def decode(name, iuv):
+            return tf.map_fn(lambda item: preprocess.decode_file(item, size, iuv), files[name],
+                             fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
 
-    def iuv_from_png(data):
-        iuv = decode(data, 3, normalise=False)
-        return iuv / tf.constant([24.0, 255.0, 255.0]) * 2.0 - 1.0
+        image = decode("image_bytes", iuv=False) if "image_bytes" in files else None
+        iuv = decode("iuv_bytes", iuv=True) if "iuv_bytes" in files else None
+        return _outputs(model, preprocess.network_inputs(kinds, image, iuv), size)
 
-    def batch_from(images, extra=None):
-        batch = {"image": images}
-        if aux == "iuv":
-            batch["iuv"] = extra
-        elif aux == "seg":
-            batch["seg"] = tf.cast(tf.round((extra[..., 0] + 1.0) / 2.0 * 24.0), tf.int32)
-        return batch
-
-    image_spec = tf.TensorSpec([None, size, size, 3], tf.float32, name="images")
-    bytes_spec = tf.TensorSpec([None], tf.string, name="image_bytes")
-    if two_branch:
-        module.serve_bytes = tf.function(
-            lambda image_bytes, iuv_bytes: _outputs(model, batch_from(decode(image_bytes, 3, True),
-                                                                      iuv_from_png(iuv_bytes)), size),
-            input_signature=[bytes_spec, tf.TensorSpec([None], tf.string, name="iuv_bytes")])
-        module.serve_float = tf.function(
-            lambda images, iuv: _outputs(model, batch_from(images, iuv), size),
-            input_signature=[image_spec, tf.TensorSpec([None, size, size, 3], tf.float32, name="iuv")])
-    else:
-        module.serve_bytes = tf.function(lambda image_bytes: _outputs(model, batch_from(decode(image_bytes, 3, True)),
-                                                                      size), input_signature=[bytes_spec])
-        module.serve_float = tf.function(lambda images: _outputs(model, batch_from(images), size),
-                                         input_signature=[image_spec])
+    # One dict argument: the signatures' input keys are then the specs' names.
+    module.serve_float = tf.function(lambda inputs: serve_float(**inputs), input_signature=[float_specs])
+    module.serve_bytes = tf.function(lambda inputs: serve_files(**inputs), input_signature=[file_specs])
     # The mesh topology travels with the model, so a SavedModel alone can draw its predictions.
     module.faces = tf.Variable(model.smpl.faces, trainable=False, name="faces")
     return module
@@ -120,40 +120,64 @@ def convert_tflite(saved_model_path, variants):
 
 
 def run_tflite(content, inputs, threads=2):
-    """Runs a .tflite model through its `serve_float` signature: `inputs` maps input names ('images',
-    'iuv') to (B, S, S, 3) arrays; returns {output name: array}."""
+    """Runs a .tflite model through its `serve_float` signature: `inputs` maps the float input names
+    ('images', 'iuv', 'seg') to arrays; returns {output name: array}."""
     from ai_edge_litert.interpreter import Interpreter
 
     return Interpreter(model_content=content, num_threads=threads).get_signature_runner("serve_float")(**inputs)
 
 
-def tflite_report(model, saved_model_path, contents, images, iuv=None, repeats=20):
-    """Size, batch-1 latency next to the SavedModel's, and the largest vertex difference."""
+def float_inputs(batch, kinds):
+    """{serving input name: array} of a normalised batch (e.g. from `make_dataset`) for these branch kinds."""
+    return {preprocess.FLOAT_INPUTS[kind]: np.asarray(batch[kind]) for kind in kinds}
+
+
+def random_inputs(kinds, size, count=4, seed=0):
+    """Float serving inputs drawn at random: images and IUV maps in [-1, 1], coarse labels 0..14."""
+    rng = np.random.default_rng(seed)
+    batch = {"image": rng.uniform(-1, 1, (count, size, size, 3)).astype(np.float32),
+             "iuv": rng.uniform(-1, 1, (count, size, size, 3)).astype(np.float32),
+             "seg": rng.integers(0, preprocess.NUM_SEG_LABELS, (count, size, size)).astype(np.int32)}
+    return float_inputs(batch, kinds)
+
+
+def tflite_report(model, saved_model_path, contents, inputs, repeats=20):
+    """Sizes, batch-1 latencies, and the largest vertex difference (metres) of the SavedModel's
+    `serve_float` and of each TFLite variant against the live model, on `inputs` (float serving
+    inputs, e.g. from `float_inputs`)."""
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(saved_model_path)
-    serve = loaded.signatures["serve_float"]
-    args = (lambda i: {"images": images[i:i + 1], **({"iuv": iuv[i:i + 1]} if iuv is not None else {})})
-    reference = [serve(**{k: tf.constant(v) for k, v in args(i).items()})["vertices"].numpy()
-                 for i in range(images.shape[0])]
-    start = time.perf_counter()
-    for _ in range(repeats):
-        serve(**{k: tf.constant(v) for k, v in args(0).items()})
-    saved_ms = 1000 * (time.perf_counter() - start) / repeats
-    report = {"saved_model_batch1_ms": saved_ms, "variants": {}}
-    for variant, content in contents.items():
-        diffs = []
-        for i in range(images.shape[0]):
-            diffs.append(float(np.abs(run_tflite(content, args(i))["vertices"] - reference[i]).max()))
-        from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter
 
-        runner = Interpreter(model_content=content, num_threads=2).get_signature_runner("serve_float")
+    names = {name: kind for kind, name in preprocess.FLOAT_INPUTS.items()}
+    count = next(iter(inputs.values())).shape[0]
+    one = [{k: v[i:i + 1] for k, v in inputs.items()} for i in range(count)]
+    live = [model({names[k]: v for k, v in item.items()}, training=False)["vertices"].numpy() for item in one]
+    serve = tf.saved_model.load(saved_model_path).signatures["serve_float"]
+
+    def run_saved(item):
+        return serve(**{k: tf.constant(v) for k, v in item.items()})["vertices"].numpy()
+
+    def timed(run):
         start = time.perf_counter()
         for _ in range(repeats):
-            runner(**args(0))
-        report["variants"][variant] = {"size_mb": len(content) / 1e6,
-                                       "batch1_ms": 1000 * (time.perf_counter() - start) / repeats,
-                                       "max_vertex_difference_m": max(diffs)}
+            run(one[0])
+        return 1000 * (time.perf_counter() - start) / repeats
+
+    def difference(run):
+        return max(float(np.abs(run(item) - reference).max()) for item, reference in zip(one, live))
+
+    report = {"inputs": sorted(inputs), "samples": count,
+              "saved_model": {"batch1_ms": timed(run_saved), "max_vertex_difference_m": difference(run_saved)},
+              "variants": {}}
+    for variant, content in contents.items():
+        runner = Interpreter(model_content=content, num_threads=2).get_signature_runner("serve_float")
+
+        def run_lite(item):
+            return runner(**item)["vertices"]
+
+        report["variants"][variant] = {"size_mb": len(content) / 1e6, "batch1_ms": timed(run_lite),
+                                       "max_vertex_difference_m": difference(run_lite)}
     return report
 
 
@@ -171,17 +195,14 @@ def main(argv):
         for variant, content in contents.items():
             write_bytes(os.path.join(FLAGS.out + "_tflite", f"model_{variant}.tflite"), content)
         size = model.options.input_size
-        rng = np.random.default_rng(0)
-        images = rng.uniform(-1, 1, (4, size, size, 3)).astype(np.float32)
-        iuv = rng.uniform(-1, 1, (4, size, size, 3)).astype(np.float32) if len(model.branch_kinds) > 1 else None
         if FLAGS.eval_data:
             from tfhybrid.data.pipeline import make_dataset
-            from tfhybrid.train import resize_batch
 
-            batch = resize_batch(next(iter(make_dataset([FLAGS.eval_data], 4, training=False))), size)
-            images = batch["image"].numpy()
-            iuv = batch["iuv"].numpy() if iuv is not None else None
-        report = tflite_report(model, FLAGS.out, contents, images, iuv)
+            batch = next(iter(make_dataset([FLAGS.eval_data], 4, training=False, input_size=size)))
+            inputs = float_inputs(batch, model.branch_kinds)
+        else:
+            inputs = random_inputs(model.branch_kinds, size)
+        report = tflite_report(model, FLAGS.out, contents, inputs)
         write_bytes(os.path.join(FLAGS.out + "_tflite", "tflite_report.json"), json.dumps(report, indent=1).encode())
         print(json.dumps(report, indent=1))
 

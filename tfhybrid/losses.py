@@ -6,9 +6,8 @@ number of replicas. Coordinates are in the normalised crop frame [-1, 1].
 """
 import tensorflow as tf
 
+from tfhybrid.data.schema import MIN_DENSE_POINTS
 from tfhybrid.layers.rotation import rodrigues
-
-MIN_DENSE_POINTS = 10
 
 
 def keypoint_loss(predicted, target, has_2d):
@@ -27,7 +26,7 @@ def keypoint_loss(predicted, target, has_2d):
 
 def dense_loss(predicted, target, mask, has_dense):
     """L1 between annotated dense keypoints and the barycentric combination of projected vertices
-    (eq. 4), over valid points; zero for samples with fewer than 10 valid points.
+    (eq. 4), over valid points; zero for samples with fewer than `MIN_DENSE_POINTS` valid points.
 
     Args:
       predicted: (B, D, 2); target: (B, D, 2); mask: (B, D) valid points; has_dense: (B,).

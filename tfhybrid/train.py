@@ -8,7 +8,6 @@ deterministic and skips the batches already seen). The run's flags are saved in
 `model_dir/flags.json` and compared on resume. A NaN loss stops the run, keeping the last good
 checkpoint.
 """
-import json
 import math
 import os
 import sys
@@ -16,7 +15,11 @@ import time
 
 from absl import app, flags, logging
 
+from tfhybrid import checkpoints
+from tfhybrid import config as config_lib
 from tfhybrid import flags as flag_defs
+from tfhybrid.config import ConfigError, RuntimeOptions
+from tfhybrid.models import build_model
 
 FLAGS = flags.FLAGS
 
@@ -49,6 +52,7 @@ def choose_strategy(name):
 
 
 def parse_sources(specs):
+    """`Source`s of 'weight:glob' specs (a spec without a weight has weight 1)."""
     from tfhybrid.data.pipeline import Source
 
     sources = []
@@ -60,109 +64,65 @@ def parse_sources(specs):
             weight, pattern = 1.0, spec
         sources.append(Source((pattern,), weight, pattern))
     if not sources:
-        raise app.UsageError("--train_data needs at least one 'weight:glob' source")
+        raise ConfigError("train_data needs at least one 'weight:glob' source")
     return sources
 
 
-def training_flag_values():
-    return {name: FLAGS[name].value for name in flag_defs.TRAINING_FLAGS}
+def check_resumed_config(model_dir, current, allow_changes):
+    """Compares `current` with the configuration `model_dir` was trained with, if any."""
+    if not os.path.exists(config_lib.flags_path(model_dir)):
+        return
+    changed = config_lib.config_differences(config_lib.load_run_config(model_dir), current)
+    if changed and not allow_changes:
+        lines = "\n".join(f"  --{k}: saved {old!r}, now {new!r}" for k, (old, new) in changed.items())
+        raise ConfigError(f"{model_dir} was trained with other flags:\n{lines}\n"
+                          "Use another --model_dir, or --allow_flag_changes to resume anyway.")
 
 
-def check_saved_flags(model_dir, allow_changes):
-    """Saves the run's flags, or compares them with those of the run being resumed."""
-    path = os.path.join(model_dir, "flags.json")
-    current = training_flag_values()
-    if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
-        changed = {k: (saved.get(k), v) for k, v in current.items() if saved.get(k) != v}
-        if changed and not allow_changes:
-            lines = "\n".join(f"  --{k}: saved {old!r}, now {new!r}" for k, (old, new) in changed.items())
-            raise app.UsageError(f"{model_dir} was trained with other flags:\n{lines}\n"
-                                 "Use another --model_dir, or --allow_flag_changes to resume anyway.")
-    from tfhybrid.fileio import write_bytes
-
-    write_bytes(path, json.dumps(current, indent=1, sort_keys=True).encode())
+ARCHITECTURE_FIELDS = ("input", "main_depth", "aux_depth", "input_size", "resnet_layout")
 
 
-ARCHITECTURE_FLAGS = ("input", "main_depth", "aux_depth", "input_size", "resnet_layout")
-
-
-def initialise_from(model_dir, model):
+def initialise_from(model_dir, model, config):
     """Loads the model weights (not the optimiser or step) of another run's latest checkpoint."""
-    import tensorflow as tf
-
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-    if latest is None:
-        raise app.UsageError(f"--init_from {model_dir} has no checkpoint under {model_dir}/checkpoints")
-    with open(os.path.join(model_dir, "flags.json")) as f:
-        saved = json.load(f)
-    differ = [f"--{k}: {saved.get(k)!r} there, {FLAGS[k].value!r} here" for k in ARCHITECTURE_FLAGS
-              if saved.get(k) != FLAGS[k].value]
+    saved = config_lib.load_run_config(model_dir).model
+    differ = [f"--{k}: {getattr(saved, k)!r} there, {getattr(config.model, k)!r} here" for k in ARCHITECTURE_FIELDS
+              if getattr(saved, k) != getattr(config.model, k)]
     if differ:
-        raise app.UsageError(f"--init_from {model_dir} is another architecture: " + "; ".join(differ))
-    status = tf.train.Checkpoint(model=[v.value for v in model.variables]).restore(latest)
-    status.assert_existing_objects_matched().expect_partial()
-    logging.info("initialised from %s", latest)
+        raise ConfigError(f"--init_from {model_dir} is another architecture: " + "; ".join(differ))
+    try:
+        path = checkpoints.restore_weights(model, model_dir, require_all=True)
+    except FileNotFoundError as error:
+        raise ConfigError(f"--init_from {model_dir}: {error}") from None
+    logging.info("initialised from %s", path)
 
 
-def build_model(strategy, global_batch_size):
-    """The model (built) and its optimiser, created under the strategy's scope."""
+def make_optimizer(optim, model):
+    """Adam under DCT's epoch-wise cosine schedule, built for the model's trainable variables."""
     import keras
-    import numpy as np
 
-    from tfhybrid.bodymodel import load_body_model, load_mean_params
-    from tfhybrid.models.hybrid import HybridModel, LossWeights, ModelOptions, default_mean_params
-
-    body = load_body_model(FLAGS.body_model)
-    mean = None
-    if FLAGS.mean_params:
-        params = load_mean_params(FLAGS.mean_params)
-        mean = default_mean_params(params["pose"], params["shape"])
-    options = ModelOptions(input_kind=FLAGS.input, main_depth=FLAGS.main_depth, aux_depth=FLAGS.aux_depth,
-                           input_size=FLAGS.input_size, main_weights=FLAGS.main_weights,
-                           aux_weights=FLAGS.aux_weights, resnet_layout=FLAGS.resnet_layout,
-                           bgr_input=FLAGS.bgr_input)
-    weights = LossWeights(keypoints=FLAGS.kp_weight, dense=FLAGS.dense_weight if FLAGS.use_dense else 0.0,
-                          smpl=FLAGS.smpl_weight, joints3d=FLAGS.joints3d_weight, smpl_terms=FLAGS.smpl_terms)
-    keras.utils.set_random_seed(FLAGS.seed)
-    with strategy.scope():
-        model = HybridModel(body, options, weights, mean_params=mean, global_batch_size=global_batch_size)
-        size = FLAGS.input_size
-        model({"image": np.zeros((1, size, size, 3), np.float32), "iuv": np.zeros((1, size, size, 3), np.float32),
-               "seg": np.zeros((1, size, size), np.int32)})
-        schedule = EpochCosineDecay(FLAGS.learning_rate, FLAGS.steps_per_epoch, FLAGS.steps)
-        optimizer = keras.optimizers.Adam(learning_rate=lambda: schedule(optimizer.iterations))
-        optimizer.build(model.trainable_variables)
-        model.optimizer = optimizer
-    return model, optimizer, schedule
+    schedule = EpochCosineDecay(optim.learning_rate, optim.steps_per_epoch, optim.steps)
+    optimizer = keras.optimizers.Adam(learning_rate=lambda: schedule(optimizer.iterations))
+    optimizer.build(model.trainable_variables)
+    model.optimizer = optimizer
+    return optimizer, schedule
 
 
-def resize_batch(batch, size):
-    """Resizes the image and label maps of a batch (coordinates are normalised, so they stay)."""
+def make_training_data(config, step, global_batch_size, skip_corrupt):
+    """The training dataset from `config.data`, positioned after `step` batches, and the
+    `CorruptRecords` that counts skipped records."""
+    from tfhybrid.data.pipeline import CorruptRecords, make_dataset
+
+    corrupt = CorruptRecords()
+    dataset = make_dataset(parse_sources(config.data.train_data), global_batch_size, training=True,
+                           study=config.data, seed=config.seed, skip_corrupt=skip_corrupt, corrupt=corrupt,
+                           skip_batches=step, input_size=config.model.input_size)
+    return dataset, corrupt
+
+
+def weights_are_finite(model):
     import tensorflow as tf
 
-    if batch["image"].shape[1] == size:
-        return batch
-    out = dict(batch)
-    out["image"] = tf.image.resize(batch["image"], [size, size], antialias=True)
-    out["iuv"] = tf.image.resize(batch["iuv"], [size, size], method="nearest")
-    out["seg"] = tf.image.resize(batch["seg"][..., None], [size, size], method="nearest")[..., 0]
-    return out
-
-
-def make_training_data(step, global_batch_size):
-    from tfhybrid.data.pipeline import CorruptRecords, StudyOptions, make_dataset
-
-    study = StudyOptions(fraction_3d=FLAGS.fraction_3d if FLAGS.use_3d else 0.0,
-                         datasets_3d=tuple(FLAGS.datasets_3d), fraction_dense=FLAGS.fraction_dense,
-                         max_dense_per_person=FLAGS.max_dense_per_person, uv_noise_sigma=FLAGS.uv_noise)
-    corrupt = CorruptRecords()
-    dataset = make_dataset(parse_sources(FLAGS.train_data), global_batch_size, training=True, study=study,
-                           seed=FLAGS.seed, skip_corrupt=FLAGS.skip_corrupt, corrupt=corrupt, skip_batches=step)
-    size = FLAGS.input_size
-    dataset = dataset.map(lambda b: resize_batch(b, size))
-    return dataset, corrupt
+    return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in model.trainable_variables)
 
 
 def draw_vertices(images, vertices2d, count=4):
@@ -179,50 +139,56 @@ def draw_vertices(images, vertices2d, count=4):
     return tf.tensor_scatter_nd_update(images, index, green)
 
 
-def train():
+def train(config, model_dir, runtime=RuntimeOptions(), strategy=None):
+    """Trains (or resumes) the run `config` in `model_dir`; returns the latest checkpoint's prefix.
+
+    Args:
+      config: `RunConfig`; runtime: `RuntimeOptions` (checkpointing, logging, strategy);
+      strategy: a `tf.distribute.Strategy` (default: from `runtime.strategy`).
+    """
     import keras
     import numpy as np
     import tensorflow as tf
 
-    if not FLAGS.model_dir or not FLAGS.body_model:
-        raise app.UsageError("--model_dir and --body_model are required")
-    os.makedirs(FLAGS.model_dir, exist_ok=True)
-    check_saved_flags(FLAGS.model_dir, FLAGS.allow_flag_changes)
-    strategy = choose_strategy(FLAGS.strategy)
-    global_batch = FLAGS.batch_size
+    if not model_dir:
+        raise ConfigError("a model directory is required")
+    if not config.body_model:
+        raise ConfigError("the run configuration names no body_model")
+    parse_sources(config.data.train_data)
+    check_resumed_config(model_dir, config, runtime.allow_flag_changes)
+    strategy = strategy or choose_strategy(runtime.strategy)
+    global_batch = config.optim.batch_size
     if global_batch % strategy.num_replicas_in_sync:
-        raise app.UsageError(f"--batch_size {global_batch} does not split over {strategy.num_replicas_in_sync} replicas")
-    model, optimizer, schedule = build_model(strategy, global_batch)
+        raise ConfigError(f"batch_size {global_batch} does not split over {strategy.num_replicas_in_sync} replicas")
     with strategy.scope():
+        model = build_model(config, global_batch_size=global_batch)
+        optimizer, schedule = make_optimizer(config.optim, model)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    checkpoint = tf.train.Checkpoint(step=step, model=[v.value for v in model.variables],
-                                     optimizer=[v.value for v in optimizer.variables])
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(FLAGS.model_dir, "checkpoints"), max_to_keep=3)
+    manager = checkpoints.training_manager(model_dir, model, optimizer, step)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         logging.info("resumed from %s at step %d", manager.latest_checkpoint, int(step.numpy()))
-    elif FLAGS.init_from:
-        initialise_from(FLAGS.init_from, model)
+    elif config.init_from:
+        initialise_from(config.init_from, model, config)
+    # Saved only once the model was built and restored, so a failed start leaves the folder as it was.
+    config_lib.save_run_config(model_dir, config)
     start_step = int(step.numpy())
-    if start_step >= FLAGS.steps:
-        print(f"{FLAGS.model_dir} already trained for {start_step} steps")
-        return
-    dataset, corrupt = make_training_data(start_step, global_batch)
+    if start_step >= config.optim.steps:
+        print(f"{model_dir} already trained for {start_step} steps")
+        return manager.latest_checkpoint
+    dataset, corrupt = make_training_data(config, start_step, global_batch, runtime.skip_corrupt)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
-    def replica_step(batch):
-        return model.replica_step(batch)
-
-    @tf.function(jit_compile=FLAGS.jit_compile or None)
+    @tf.function(jit_compile=runtime.jit_compile or None)
     def distributed_step(batch):
-        report = strategy.run(replica_step, args=(batch,))
+        report = strategy.run(model.replica_step, args=(batch,))
         return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in report.items()}
 
-    writer = tf.summary.create_file_writer(os.path.join(FLAGS.model_dir, "logs"))
-    progress = keras.utils.Progbar(FLAGS.steps, stateful_metrics=["loss", "images/s"], unit_name="step")
+    writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
+    progress = keras.utils.Progbar(config.optim.steps, stateful_metrics=["loss", "images/s"], unit_name="step")
     progress.update(start_step)
     tick, images = time.time(), 0
-    for current in range(start_step + 1, FLAGS.steps + 1):
+    for current in range(start_step + 1, config.optim.steps + 1):
         batch = next(iterator)
         report = {k: float(v) for k, v in distributed_step(batch).items()}
         if not np.isfinite(report["loss"]):
@@ -232,27 +198,37 @@ def train():
         images += global_batch
         rate = images / max(time.time() - tick, 1e-9)
         progress.update(current, [("loss", report["loss"]), ("images/s", rate)])
-        if current % FLAGS.log_every == 0 or current == FLAGS.steps:
+        if current % runtime.log_every == 0 or current == config.optim.steps:
             with writer.as_default(step=current):
                 for name, value in report.items():
                     tf.summary.scalar(f"loss/{name}", value)
                 tf.summary.scalar("learning_rate", float(schedule(optimizer.iterations)))
                 tf.summary.scalar("images_per_second", rate)
-                if current % (FLAGS.log_every * 5) == 0 or current == FLAGS.steps:
+                if current % (runtime.log_every * 5) == 0 or current == config.optim.steps:
                     local = strategy.experimental_local_results(batch)[0]
                     outputs = model(local, training=False)
                     tf.summary.image("predicted_mesh", draw_vertices(local["image"], outputs["vertices2d"]),
                                      max_outputs=4)
-        if current % FLAGS.checkpoint_every == 0 or current == FLAGS.steps:
+        if current % runtime.checkpoint_every == 0 or current == config.optim.steps:
+            # The loss is checked before the update; the weights saved are after it, so check them too.
+            if not weights_are_finite(model):
+                raise SystemExit(f"the weights after step {current} are NaN or infinite; the last good checkpoint "
+                                 f"is {manager.latest_checkpoint or 'none (no checkpoint was written yet)'}")
             manager.save(checkpoint_number=current)
     if len(corrupt):
         print(f"skipped {len(corrupt)} corrupt record(s):\n{corrupt.report()}")
-    print(f"trained {FLAGS.steps} steps; checkpoint {manager.latest_checkpoint}")
+    print(f"trained {config.optim.steps} steps; checkpoint {manager.latest_checkpoint}")
+    return manager.latest_checkpoint
 
 
 def main(argv):
     del argv
-    train()
+    if not FLAGS.model_dir:
+        raise app.UsageError("--model_dir is required")
+    try:
+        train(flag_defs.run_config_from_flags(), FLAGS.model_dir, flag_defs.runtime_from_flags())
+    except ConfigError as error:
+        raise app.UsageError(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
-"""Draws meshes over crops with the synthetic world's z-buffer rasterizer (no OpenGL)."""
+"""Draws predicted meshes over crops (numpy z-buffer rasterizer, no OpenGL) and lays out sheets."""
 import numpy as np
 
-from tfhybrid import camera
-from tfhybrid.synthetic import render
+from tfhybrid import camera, render
 
 
 def overlay_mesh(image, vertices, cam, faces, color=(0.65, 0.75, 0.95), alpha=0.8):
@@ -14,16 +13,8 @@ def overlay_mesh(image, vertices, cam, faces, color=(0.65, 0.75, 0.95), alpha=0.
     Returns:
       (S, S, 3) uint8 RGB.
     """
-    size = image.shape[0]
-    cam = np.asarray(cam, np.float64)
-    pixels = camera.normalized_to_pixels(cam[0] * (vertices[:, :2] + cam[1:]), size)
-    depth = vertices[:, 2] - vertices[:, 2].min() + 1.0
-    face_id, _, _ = render.rasterize(pixels, depth, faces, size, size, perspective_correct=False)
-    colors = np.broadcast_to(np.asarray(color, np.float64), (faces.shape[0], 3))
-    shaded, mask = render.shade(face_id, colors, render.face_normals(vertices, faces), (0.0, 0.3, 1.0))
-    out = image.astype(np.float64) / 255.0
-    out[mask] = (1 - alpha) * out[mask] + alpha * shaded[mask]
-    return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
+    pixels = camera.normalized_to_pixels(camera.weak_perspective(vertices, np.asarray(cam, np.float64)), image.shape[0])
+    return render.draw_mesh(image, pixels, vertices[:, 2] - vertices[:, 2].min() + 1.0, vertices, faces, color, alpha)
 
 
 def prediction_sheet(rows):

@@ -6,7 +6,6 @@
 Needs PyTorch (`pip install torch`), used only here. The model directory then works with
 `python -m tfhybrid.evaluate` and `python -m tfhybrid.export` like a trained one.
 """
-import json
 import os
 
 from absl import app, flags
@@ -16,32 +15,41 @@ from tfhybrid import flags as flag_defs
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    del argv
-    import tensorflow as tf
+def convert(checkpoint_path, config, model_dir):
+    """Writes `model_dir` (flags.json + a weights checkpoint) from DCT's state dict; the encoder
+    depths, two-branch input, torchvision layout and BGR input come from the checkpoint, the rest
+    (body model, mean parameters, input size) from `config`. Returns the converted `RunConfig`."""
     import torch
 
-    from tfhybrid import train
+    from tfhybrid import checkpoints
+    from tfhybrid.config import save_run_config
     from tfhybrid.dct_checkpoint import load_into, resnet_depth, strip_prefix
-    from tfhybrid.fileio import write_bytes
+    from tfhybrid.models import build_model
 
-    raw = torch.load(FLAGS.checkpoint, map_location="cpu", weights_only=True)
+    raw = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     state = strip_prefix({k: v.numpy() for k, v in raw.items()})
     two_branch = any(k.startswith("aux_encoder.") for k in state)
-    FLAGS.main_depth = resnet_depth(state, "main_encoder")
+    changes = {"main_depth": resnet_depth(state, "main_encoder"), "resnet_layout": "torchvision", "bgr_input": True}
     if two_branch:
-        FLAGS.aux_depth = resnet_depth(state, "aux_encoder")
-    FLAGS.input = FLAGS.input if FLAGS.input != "image" or not two_branch else "image+iuv"
-    FLAGS.resnet_layout, FLAGS.bgr_input = "torchvision", True
-    model, _, _ = train.build_model(tf.distribute.get_strategy(), None)
+        changes["aux_depth"] = resnet_depth(state, "aux_encoder")
+        if config.model.input == "image":
+            changes["input"] = "image+iuv"
+    config = config.replace(**changes)
+    model = build_model(config)
     load_into(model, state)
-    os.makedirs(FLAGS.model_dir, exist_ok=True)
-    write_bytes(os.path.join(FLAGS.model_dir, "flags.json"),
-                json.dumps(train.training_flag_values(), indent=1, sort_keys=True).encode())
-    checkpoint = tf.train.Checkpoint(model=[v.value for v in model.variables])
-    path = tf.train.CheckpointManager(checkpoint, os.path.join(FLAGS.model_dir, "checkpoints"), 1).save(0)
-    print(f"{FLAGS.checkpoint}: ResNet-{FLAGS.main_depth}" + (f" + ResNet-{FLAGS.aux_depth}" if two_branch else "") +
-          f" ({FLAGS.input}) -> {path}")
+    os.makedirs(model_dir, exist_ok=True)
+    save_run_config(model_dir, config)
+    path = checkpoints.save_weights(model, model_dir)
+    print(f"{checkpoint_path}: ResNet-{config.model.main_depth}" +
+          (f" + ResNet-{config.model.aux_depth}" if two_branch else "") + f" ({config.model.input}) -> {path}")
+    return config
+
+
+def main(argv):
+    del argv
+    if not FLAGS.model_dir:
+        raise app.UsageError("--model_dir is required")
+    convert(FLAGS.checkpoint, flag_defs.run_config_from_flags(), FLAGS.model_dir)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Augmentation and normalisation of decoded samples (the parser half of the decoder/parser split).
+"""Augmentation of decoded batches (a stage of the parser, `tfhybrid.data.parser`).
 
 Every geometric change moves every coordinate with the image: the crop is scaled about its centre,
 shifted and optionally mirrored by one affine map applied to the image, the IUV map, the part
@@ -6,8 +6,7 @@ segmentation, 2D keypoints and dense points. Mirroring also swaps left and right
 the SMPL pose (reflection), the 3D joints, IUV part labels and chart coordinates (DCT's analytic
 rule), segmentation labels, and the dense correspondences (their precomputed `_flipped` versions).
 
-Model inputs: the image as RGB in [-1, 1]; the IUV map as I / 24, U / 255, V / 255 each mapped to
-[-1, 1] (DCT); coordinates in the normalised crop frame [-1, 1] (`tfhybrid.camera`).
+It works in crop pixels on raw values (uint8 images and label maps); normalisation follows it.
 """
 import dataclasses
 
@@ -15,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfhybrid import conventions
+from tfhybrid.data import schema
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +78,7 @@ def augment_batch(batch, options, seed):
     Works on whole batches (one resampling op per batch rather than per sample).
 
     Args:
-      batch: batched dict from `decoder.decode` after `pad_dense` (crop pixels, uint8 images).
+      batch: batched dict from `decoder.decode` after `parser.pad_dense` (crop pixels, uint8 images).
       options: `AugmentOptions`.
       seed: (2,) int32 stateless seed of this batch.
     Returns:
@@ -138,54 +138,8 @@ def augment_batch(batch, options, seed):
     out["smpl_pose"] = _select(flip, tf.gather(batch["smpl_pose"], _POSE_FLIP, axis=1) * _POSE_SIGNS,
                                batch["smpl_pose"])
     out["dense_xy"] = forward(batch["dense_xy"])
-    for key in ("dense_vertex_ids", "dense_barycentric"):
+    for key in schema.CORRESPONDENCES:
         plain, flipped = batch[key], batch[f"{key}_flipped"]
         out[key] = _select(flip, flipped, plain)
         out[f"{key}_flipped"] = _select(flip, plain, flipped)
-    return out
-
-
-def pad_dense(sample, max_dense_points):
-    """Pads (or truncates) one decoded sample's dense points to D rows, with a validity mask."""
-    count = tf.shape(sample["dense_xy"])[0]
-    take = tf.minimum(count, max_dense_points)
-    pad = max_dense_points - take
-    out = dict(sample)
-    for key, width in (("dense_xy", 2), ("dense_vertex_ids", 3), ("dense_barycentric", 3),
-                       ("dense_vertex_ids_flipped", 3), ("dense_barycentric_flipped", 3)):
-        out[key] = tf.ensure_shape(tf.pad(sample[key][:take], [[0, pad], [0, 0]]), [max_dense_points, width])
-    out["dense_mask"] = tf.ensure_shape(tf.pad(tf.ones([take]), [[0, pad]]), [max_dense_points])
-    return out
-
-
-def normalize_batch(batch):
-    """Model-ready tensors: [-1, 1] images and coordinates.
-
-    Returns:
-      dict with 'image' (B, S, S, 3) float32, 'iuv' (B, S, S, 3) float32, 'seg' (B, S, S) int32,
-      'keypoints2d' (B, 19, 3) [u, v, visible], 'joints3d' (B, 17, 3), 'smpl_pose' (B, 72),
-      'smpl_betas' (B, 10), 'dense_xy' (B, D, 2), 'dense_vertex_ids' (B, D, 3) int32,
-      'dense_barycentric' (B, D, 3), 'dense_mask' (B, D), float32 flags (B,), 'dataset' and
-      'source_id' (B,) strings.
-    """
-    size = tf.cast(tf.shape(batch["image"])[1], tf.float32)
-
-    def to_unit(xy):
-        return xy * (2.0 / size) - 1.0
-
-    kp = batch["keypoints2d"]
-    xy = batch["dense_xy"]
-    inside = tf.reduce_all((xy >= 0.0) & (xy < size), axis=-1)
-    out = {
-        "image": tf.cast(batch["image"], tf.float32) / 127.5 - 1.0,
-        "iuv": tf.cast(batch["iuv"], tf.float32) / tf.constant([24.0, 255.0, 255.0]) * 2.0 - 1.0,
-        "seg": tf.cast(batch["seg"], tf.int32),
-        "keypoints2d": tf.concat([to_unit(kp[..., :2]) * kp[..., 2:3], kp[..., 2:3]], axis=-1),
-        "joints3d": batch["joints3d"], "smpl_pose": batch["smpl_pose"], "smpl_betas": batch["smpl_betas"],
-        "dense_xy": to_unit(xy), "dense_vertex_ids": batch["dense_vertex_ids"],
-        "dense_barycentric": batch["dense_barycentric"], "dense_mask": batch["dense_mask"] * tf.cast(inside, tf.float32),
-        "dataset": batch["dataset"], "source_id": batch["source_id"],
-    }
-    for flag in ("has_2d", "has_3d", "has_smpl", "has_dense", "has_iuv", "has_seg"):
-        out[flag] = tf.cast(batch[flag], tf.float32)
     return out

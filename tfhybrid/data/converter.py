@@ -1,9 +1,8 @@
 """The shared base of the dataset converters: crop, map dense points, refine IUV, write shards.
 
-A converter subclass only knows its dataset's files: `list_samples()` returns light descriptors
-(read in the main process; an unreadable annotation file stops with an error naming it) and
-`load(descriptor)` returns a `SourceSample` or raises `SkipSample(reason)`. The base turns each
-into a schema Example: square crop with margin, keypoints and dense points moved into the crop,
+A converter subclass only knows its dataset's files (see `Converter` for the contract):
+`list_samples()` returns a `SampleRef` per person and `load(ref)` reads it into a `SourceSample`.
+The base turns each into a schema Example: square crop with margin, keypoints and dense points moved into the crop,
 dense points mapped to body-model vertices (and their mirrored correspondences), optional
 DensePose IUV input (refined with the keypoints) and dense points sampled from it.
 
@@ -24,13 +23,22 @@ import cv2
 import numpy as np
 
 from tfhybrid import camera, conventions
+from tfhybrid.data.schema import MIN_DENSE_POINTS
 from tfhybrid.fileio import atomic_write, encode_image, write_bytes
-
-MIN_DENSE_POINTS = 10
 
 
 class SkipSample(Exception):
     """This sample cannot be converted; the message is the reason recorded in the manifest."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleRef:
+    """One person of a dataset, as `list_samples` finds it: its unique id in the dataset and what
+    `load` needs to read it (dataset-specific; small and picklable, since it travels to worker
+    processes)."""
+
+    source_id: str
+    where: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -111,7 +119,15 @@ def load_geometry(body_model, uv_table):
 
 
 class Converter:
-    """Base class; subclasses set `name` and implement `list_samples`, `load`, `source_files`."""
+    """Base class of the dataset converters.
+
+    Subclasses set `name` (the dataset name in the records) and `split_names`, and implement:
+      * `list_samples() -> [SampleRef]`: every person of the split, in a fixed order, read in the
+        main process; an unreadable or malformed annotation file raises ValueError naming it;
+      * `load(ref) -> SourceSample`: the person's image and annotations, in a worker process; a
+        sample that cannot be used raises `SkipSample(reason)` (recorded in the manifest);
+      * `source_files() -> [path]`: the annotation files whose checksums go into the manifest.
+    """
 
     name = "dataset"
     split_names = ("train", "test")
@@ -125,7 +141,7 @@ class Converter:
     def list_samples(self):
         raise NotImplementedError
 
-    def load(self, descriptor):
+    def load(self, ref):
         raise NotImplementedError
 
     def source_files(self):
@@ -251,7 +267,7 @@ class Converter:
     def shard_path(self, k, count):
         return os.path.join(self.options.out, f"{self.name}-{self.options.split}-{k:05d}-of-{count:05d}.tfrecord")
 
-    def write_shard(self, k, count, descriptors):
+    def write_shard(self, k, count, refs):
         """Converts one shard's samples; returns its summary (also saved for resuming)."""
         import tensorflow as tf
 
@@ -263,11 +279,11 @@ class Converter:
         def write(tmp):
             nonlocal written
             with tf.io.TFRecordWriter(tmp) as writer:
-                for descriptor in descriptors:
+                for ref in refs:
                     try:
-                        sample = self.convert(self.load(descriptor))
+                        sample = self.convert(self.load(ref))
                     except SkipSample as err:
-                        skipped.append({"sample": str(descriptor_id(descriptor)), "reason": str(err)})
+                        skipped.append({"sample": ref.source_id, "reason": str(err)})
                         continue
                     writer.write(schema.encode_example(sample))
                     written += 1
@@ -281,9 +297,9 @@ class Converter:
         """Converts the split; returns the manifest entry."""
         opts = self.options
         os.makedirs(opts.out, exist_ok=True)
-        descriptors = self.list_samples()
-        count = max(1, -(-len(descriptors) // opts.samples_per_shard))
-        chunks = [descriptors[k * opts.samples_per_shard:(k + 1) * opts.samples_per_shard] for k in range(count)]
+        refs = self.list_samples()
+        count = max(1, -(-len(refs) // opts.samples_per_shard))
+        chunks = [refs[k * opts.samples_per_shard:(k + 1) * opts.samples_per_shard] for k in range(count)]
         summaries, todo = {}, []
         for k in range(count):
             path = self.shard_path(k, count)
@@ -305,7 +321,7 @@ class Converter:
                 for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
                     summaries[futures[future]] = future.result()
                     _progress(done, len(todo), start)
-        entry = {"dataset": self.name, "split": opts.split, "samples": len(descriptors),
+        entry = {"dataset": self.name, "split": opts.split, "samples": len(refs),
                  "written": sum(s["written"] for s in summaries.values()),
                  "skipped": [item for k in sorted(summaries) for item in summaries[k]["skipped"]],
                  "shards": [summaries[k]["shard"] for k in sorted(summaries)],
@@ -317,17 +333,13 @@ class Converter:
         return entry
 
 
-def descriptor_id(descriptor):
-    return descriptor[0] if isinstance(descriptor, tuple) else descriptor
-
-
 def _summary_path(shard_path):
     directory, name = os.path.split(shard_path)
     return os.path.join(directory, f".{name}.json")
 
 
-def _write_shard_task(cls, options, k, count, descriptors):
-    return cls(options).write_shard(k, count, descriptors)
+def _write_shard_task(cls, options, k, count, refs):
+    return cls(options).write_shard(k, count, refs)
 
 
 def _progress(done, total, start):

@@ -1,7 +1,7 @@
 """Example -> tensors (the decoder half of Model Garden's decoder/parser split).
 
 `decode(serialized)` parses one schema Example and decodes its images; it does no augmentation
-and no normalisation (see `tfhybrid.data.augment`).
+and no normalisation (those are the parser's, `tfhybrid.data.parser`).
 """
 import tensorflow as tf
 
@@ -36,13 +36,10 @@ def decode(serialized):
         "image": tf.ensure_shape(image, [None, None, 3]), "iuv": tf.ensure_shape(iuv, [None, None, 3]),
         "seg": seg, "keypoints2d": f["keypoints2d"], "joints3d": f["joints3d"], "smpl_pose": f["smpl/pose"],
         "smpl_betas": f["smpl/betas"], "crop_box": f["crop/box"],
-        "dense_xy": rows("dense/xy", 2, tf.float32),
-        "dense_vertex_ids": rows("dense/vertex_ids", 3, tf.int32),
-        "dense_barycentric": rows("dense/barycentric", 3, tf.float32),
-        "dense_vertex_ids_flipped": rows("dense/vertex_ids_flipped", 3, tf.int32),
-        "dense_barycentric_flipped": rows("dense/barycentric_flipped", 3, tf.float32),
         "dataset": f["source/dataset"], "source_id": f["source/id"],
     }
-    for flag in schema.FLAGS:
+    for name, feature, width in schema.DENSE_FIELDS:
+        out[name] = rows(feature, width, tf.int32 if schema.FEATURES[feature].dtype == tf.int64 else tf.float32)
+    for flag in schema.ANNOTATION_FLAGS:
         out[flag] = tf.cast(f[flag], tf.int32)
     return out

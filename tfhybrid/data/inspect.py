@@ -42,9 +42,9 @@ def inspect(paths):
                 feature = tf.train.Example.FromString(record).features.feature
                 dataset = feature["source/dataset"].bytes_list.value[0].decode()
                 row = counts.setdefault(dataset, {"records": 0, "dense_points": 0,
-                                                  **{flag: 0 for flag in schema.FLAGS}})
+                                                  **{flag: 0 for flag in schema.ANNOTATION_FLAGS}})
                 row["records"] += 1
-                for flag in schema.FLAGS:
+                for flag in schema.ANNOTATION_FLAGS:
                     row[flag] += feature[flag].int64_list.value[0]
                 row["dense_points"] += len(feature["dense/xy"].float_list.value) // 2
         except tf.errors.OpError as err:
@@ -53,13 +53,13 @@ def inspect(paths):
 
 
 def format_counts(counts):
-    from tfhybrid.data.schema import FLAGS
+    from tfhybrid.data.schema import ANNOTATION_FLAGS
 
-    lines = ["| dataset | records | " + " | ".join(FLAGS) + " | dense points / dense sample |",
-             "|---|---|" + "---|" * (len(FLAGS) + 1)]
+    lines = ["| dataset | records | " + " | ".join(ANNOTATION_FLAGS) + " | dense points / dense sample |",
+             "|---|---|" + "---|" * (len(ANNOTATION_FLAGS) + 1)]
     for dataset, row in sorted(counts.items()):
         mean = row["dense_points"] / max(row["has_dense"], 1)
-        lines.append(f"| {dataset} | {row['records']} | " + " | ".join(str(row[f]) for f in FLAGS) +
+        lines.append(f"| {dataset} | {row['records']} | " + " | ".join(str(row[f]) for f in ANNOTATION_FLAGS) +
                      f" | {mean:.0f} |")
     return "\n".join(lines)
 

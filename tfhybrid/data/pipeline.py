@@ -1,16 +1,13 @@
-"""The tf.data input pipeline: shards -> validated records -> decode -> augment -> mixture -> batches.
+"""The tf.data input pipeline: shards -> checked records -> mixture -> decode -> batch -> parse.
 
-`make_dataset(sources, ...)` reads each source's shards interleaved, checks every record (a corrupt
-one stops the run with an error naming its shard and record index, or, with `skip_corrupt`, is
-counted in `CorruptRecords` and dropped), decodes, augments, applies the study's knobs, mixes the
-sources by weight and batches with a fixed global batch (remainder dropped in training).
-
-Study knobs (`StudyOptions`):
-  * `fraction_3d`: the fraction of samples of `datasets_3d` that keep their 3D labels (SMPL and
-    3D joints); chosen by a stable hash of the source id, so the same samples in every run.
-  * `fraction_dense`: the fraction of each sample's dense points kept (random per epoch), and
-    `max_dense_per_person` to cap them (e.g. 10-15 points per person).
-  * `uv_noise_sigma`: Gaussian noise (0..255 scale) added to U and V of the IUV input.
+`make_dataset(sources, ...)`, in order:
+  1. reads each source's shards interleaved (shuffled and repeated in training) and checks every
+     record (a corrupt one stops the run with an error naming its shard and record index, or, with
+     `skip_corrupt`, is counted in `CorruptRecords` and dropped);
+  2. mixes the sources by weight;
+  3. decodes each record (`decoder.decode`) and pads its dense rows (`parser.pad_dense`);
+  4. batches with a fixed global batch (the remainder dropped in training);
+  5. parses each batch (`parser.parse_batch`: augment, normalise, the study's knobs, resize).
 """
 import dataclasses
 import glob
@@ -19,8 +16,9 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from tfhybrid.config import DataConfig
 from tfhybrid.data import augment as augment_lib
-from tfhybrid.data import decoder, schema
+from tfhybrid.data import decoder, parser, schema
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,15 +28,6 @@ class Source:
     patterns: tuple
     weight: float = 1.0
     name: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class StudyOptions:
-    fraction_3d: float = 1.0
-    datasets_3d: tuple = ("up-3d",)
-    fraction_dense: float = 1.0
-    max_dense_per_person: int = 0      # 0: no cap
-    uv_noise_sigma: float = 0.0
 
 
 class CorruptRecords:
@@ -105,40 +94,9 @@ def read_records(files, skip_corrupt=False, corrupt=None, shuffle_files=False, s
     return triples.filter(lambda shard, index, record: check(shard, index, record))
 
 
-def _hash_fraction(source_id):
-    """A stable pseudo-random number in [0, 1) per source id."""
-    return tf.cast(tf.strings.to_hash_bucket_fast(source_id, 1 << 30), tf.float32) / float(1 << 30)
-
-
-def apply_study(batch, study, seed):
-    """The study's knobs on a normalised batch (see the module docstring)."""
-    out = dict(batch)
-    if study.fraction_3d < 1.0:
-        names = tf.constant(list(study.datasets_3d) or [""])
-        in_scope = tf.reduce_any(tf.equal(batch["dataset"][:, None], names[None, :]), axis=1)
-        drop = in_scope & (_hash_fraction(batch["source_id"]) >= study.fraction_3d)
-        for flag in ("has_3d", "has_smpl"):
-            out[flag] = tf.where(drop, 0.0, batch[flag])
-    mask = batch["dense_mask"]
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    if study.fraction_dense < 1.0:
-        keep = tf.random.stateless_uniform(tf.shape(mask), seeds[0]) < study.fraction_dense
-        mask = mask * tf.cast(keep, tf.float32)
-    if study.max_dense_per_person > 0:
-        mask = mask * tf.cast(tf.cumsum(mask, axis=1) <= study.max_dense_per_person, tf.float32)
-    out["dense_mask"] = mask
-    if study.uv_noise_sigma > 0:
-        uv = batch["iuv"][..., 1:]
-        noise = tf.random.stateless_normal(tf.shape(uv), seeds[1], stddev=study.uv_noise_sigma * 2.0 / 255.0)
-        foreground = batch["iuv"][..., :1] > -1.0
-        out["iuv"] = tf.concat([batch["iuv"][..., :1],
-                                tf.where(foreground, tf.clip_by_value(uv + noise, -1.0, 1.0), uv)], axis=-1)
-    return out
-
-
-def make_dataset(sources, global_batch_size, training=True, augment=None, study=StudyOptions(),
+def make_dataset(sources, global_batch_size, training=True, augment=None, study=DataConfig(),
                  max_dense_points=200, seed=0, skip_corrupt=False, corrupt=None, repeat=None, shuffle_buffer=256,
-                 skip_batches=0):
+                 skip_batches=0, input_size=None):
     """Builds the input pipeline.
 
     Args:
@@ -146,15 +104,16 @@ def make_dataset(sources, global_batch_size, training=True, augment=None, study=
       global_batch_size: batch size summed over replicas (split by tf.distribute).
       training: shuffle, augment, repeat and drop the last partial batch.
       augment: `AugmentOptions` (defaults: on in training, off otherwise).
-      study: `StudyOptions`.
+      study: `tfhybrid.config.DataConfig`, whose knobs apply (its sources are not read here).
       max_dense_points: dense points per sample after padding (D).
       seed: seeds shuffling and augmentation (stateless per sample).
       skip_corrupt, corrupt: drop corrupt records and count them in `corrupt`.
       repeat: repeat forever (default: `training`).
       skip_batches: start after this many batches, at the same records and augmentation as an
         uninterrupted run (resuming a killed run at its data position).
+      input_size: resize images and label maps to this side (None: the records' crop size).
     Returns:
-      a `tf.data.Dataset` of dicts of batched tensors (see `augment.normalize_batch`).
+      a `tf.data.Dataset` of dicts of batched tensors (see `parser.normalize_batch`).
     """
     if isinstance(sources, (str, bytes)) or (sources and isinstance(sources[0], str)):
         sources = [Source(tuple([sources] if isinstance(sources, str) else sources))]
@@ -177,17 +136,15 @@ def make_dataset(sources, global_batch_size, training=True, augment=None, study=
                                                      seed=seed, stop_on_empty_dataset=not repeat)
     base_seed = tf.constant([seed, 0], tf.int64)
 
-    def prepare(index, batch):
+    def parse(index, batch):
         batch_seed = tf.cast(tf.random.experimental.stateless_fold_in(base_seed, index), tf.int32)
-        if training:
-            batch = augment_lib.augment_batch(batch, augment, batch_seed)
-        batch = augment_lib.normalize_batch(batch)
-        return apply_study(batch, study, tf.random.experimental.stateless_fold_in(batch_seed, 1))
+        return parser.parse_batch(batch, batch_seed, training, augment, study, input_size)
 
     if skip_batches:
         mixed = mixed.skip(skip_batches * global_batch_size)
-    dataset = mixed.map(lambda record: augment_lib.pad_dense(decoder.decode(record), max_dense_points),
+    dataset = mixed.map(lambda record: parser.pad_dense(decoder.decode(record), max_dense_points),
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     dataset = dataset.batch(global_batch_size, drop_remainder=training)
-    dataset = dataset.enumerate(start=skip_batches).map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    dataset = dataset.enumerate(start=skip_batches).map(parse, num_parallel_calls=tf.data.AUTOTUNE,
+                                                        deterministic=not training)
     return dataset.prefetch(tf.data.AUTOTUNE)

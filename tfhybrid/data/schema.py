@@ -15,7 +15,16 @@ from tfhybrid import conventions
 SCHEMA_VERSION = 1
 NUM_KEYPOINTS = len(conventions.COCOPLUS_JOINTS)
 NUM_JOINTS_3D = len(conventions.H36M_JOINTS)
-FLAGS = ("has_2d", "has_3d", "has_smpl", "has_dense", "has_iuv", "has_seg")
+ANNOTATION_FLAGS = ("has_2d", "has_3d", "has_smpl", "has_dense", "has_iuv", "has_seg")
+# Samples with fewer valid dense points carry none (converters drop them, the dense loss ignores them).
+MIN_DENSE_POINTS = 10
+# The variable-length dense rows: decoded name, record feature, row width. Each correspondence
+# (vertex ids, barycentric weights) has a `_flipped` twin for the mirrored crop.
+DENSE_FIELDS = (("dense_xy", "dense/xy", 2), ("dense_vertex_ids", "dense/vertex_ids", 3),
+                ("dense_barycentric", "dense/barycentric", 3),
+                ("dense_vertex_ids_flipped", "dense/vertex_ids_flipped", 3),
+                ("dense_barycentric_flipped", "dense/barycentric_flipped", 3))
+CORRESPONDENCES = ("dense_vertex_ids", "dense_barycentric")
 
 # name, kind, shape (None: variable length), meaning
 FIELDS = (
@@ -37,7 +46,7 @@ FIELDS = (
     ("dense/barycentric_flipped", "float", (None, 3), "barycentric weights for the mirrored crop"),
     ("iuv/encoded", "bytes", (), "IUV map PNG, size x size, channels (I, U, V) as stored (RGB order)"),
     ("seg/encoded", "bytes", (), "14-part segmentation PNG, one channel, labels 0..14"),
-) + tuple((flag, "int", (), "1 if the sample carries this annotation") for flag in FLAGS)
+) + tuple((flag, "int", (), "1 if the sample carries this annotation") for flag in ANNOTATION_FLAGS)
 
 _DTYPES = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
 
@@ -69,7 +78,7 @@ def empty_sample(size):
             "dense/xy": np.zeros((0, 2)), "dense/vertex_ids": np.zeros((0, 3), np.int64),
             "dense/barycentric": np.zeros((0, 3)), "dense/vertex_ids_flipped": np.zeros((0, 3), np.int64),
             "dense/barycentric_flipped": np.zeros((0, 3)), "iuv/encoded": b"", "seg/encoded": b"",
-            **{flag: 0 for flag in FLAGS}}
+            **{flag: 0 for flag in ANNOTATION_FLAGS}}
 
 
 def encode_example(sample):

@@ -5,6 +5,8 @@ See `tfhybrid.camera` for conversions of this camera to perspective and to image
 import keras
 import tensorflow as tf
 
+from tfhybrid import camera
+
 
 def project_weak_perspective(points, cam):
     """Projects 3D points with a weak-perspective camera `cam = [s, tx, ty]`: x = s * (X_xy + t).
@@ -22,9 +24,7 @@ def project_weak_perspective(points, cam):
         raise ValueError(f"points must be (B, N, 3); got shape {points.shape}")
     if cam.shape.rank != 2 or cam.shape[-1] not in (None, 3):
         raise ValueError(f"cam must be (B, 3) = [s, tx, ty]; got shape {cam.shape}")
-    scale = cam[:, None, 0:1]
-    translation = cam[:, None, 1:3]
-    return scale * (points[..., :2] + translation)
+    return camera.weak_perspective(points, cam)
 
 
 class WeakPerspectiveProjection(keras.layers.Layer):

@@ -5,40 +5,25 @@ ResNet-50-style branch on the image, a ResNet-18-style branch on the IUV map or 
 features concatenated). Parameters are `[s, tx, ty | pose (72) | betas (10)]` added to the mean:
 camera scale 0.9, the mean pose with the root rotated by pi about x, the mean shape.
 """
-import dataclasses
+import contextlib
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfhybrid import losses
+from tfhybrid import losses, preprocess
+from tfhybrid.config import LossConfig, ModelConfig
 from tfhybrid.layers import SMPL, gather_dense_keypoints, project_weak_perspective
 from tfhybrid.models.encoders import build_encoder
 
-INPUT_KINDS = ("image", "iuv", "seg", "image+iuv", "image+seg")
-NUM_SEG_LABELS = 15
-NUM_PARAMS = 85
+# The regressed vector: camera [s, tx, ty], then SMPL's axis-angle pose, then its shape.
+NUM_CAMERA, NUM_POSE, NUM_BETAS = 3, 72, 10
+NUM_PARAMS = NUM_CAMERA + NUM_POSE + NUM_BETAS
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelOptions:
-    input_kind: str = "image"
-    main_depth: int = 50
-    aux_depth: int = 18
-    input_size: int = 224
-    main_weights: str = None
-    aux_weights: str = None
-    resnet_layout: str = "keras"     # ResNet-50/101: 'keras' (applications) or 'torchvision'
-    bgr_input: bool = False           # DCT's checkpoints expect BGR images in [-1, 1]
-
-
-@dataclasses.dataclass(frozen=True)
-class LossWeights:
-    keypoints: float = 10.0
-    dense: float = 1.0
-    smpl: float = 10.0
-    joints3d: float = 10.0
-    smpl_terms: str = "both"
+def split_params(params):
+    """(B, 85) -> camera (B, 3), pose (B, 72), betas (B, 10)."""
+    return tf.split(params, [NUM_CAMERA, NUM_POSE, NUM_BETAS], axis=-1)
 
 
 def default_mean_params(mean_pose=None, mean_shape=None):
@@ -49,63 +34,52 @@ def default_mean_params(mean_pose=None, mean_shape=None):
     return np.concatenate([[0.9, 0.0, 0.0], pose, shape]).astype(np.float32)
 
 
-def branch_input(batch, kind):
-    """The tensor a branch reads: image or IUV (B, S, S, 3), or one-hot segmentation (B, S, S, 15)."""
-    if kind == "seg":
-        return tf.one_hot(batch["seg"], NUM_SEG_LABELS)
-    return batch[kind]
-
-
-def _model_input(batch, kind, bgr):
-    x = branch_input(batch, kind)
-    return x[..., ::-1] if bgr and kind == "image" else x
-
-
 class HybridModel(keras.Model):
-    """The DCT model with its gated hybrid losses and a distribution-aware `train_step`."""
+    """The DCT model and its gated hybrid losses; `replica_step` is one distributed training step."""
 
-    def __init__(self, body_model, options=ModelOptions(), loss_weights=LossWeights(), mean_params=None,
+    def __init__(self, body_model, options=ModelConfig(), loss_config=LossConfig(), mean_params=None,
                  global_batch_size=None, **kwargs):
         super().__init__(**kwargs)
-        if options.input_kind not in INPUT_KINDS:
-            raise ValueError(f"input_kind must be one of {INPUT_KINDS}, got {options.input_kind!r}")
         self.options = options
-        self.loss_weights = loss_weights
+        self.loss_config = loss_config
         self.global_batch_size = global_batch_size
-        kinds = options.input_kind.split("+")
-        self.branch_kinds = kinds
+        self.branch_kinds = options.branch_kinds
         size = options.input_size
-        channels = {"image": 3, "iuv": 3, "seg": NUM_SEG_LABELS}
-        depths = [options.main_depth] + [options.aux_depth] * (len(kinds) - 1)
+        channels = {"image": 3, "iuv": 3, "seg": preprocess.NUM_SEG_LABELS}
+        depths = [options.main_depth] + [options.aux_depth] * (len(self.branch_kinds) - 1)
         weights = [options.main_weights, options.aux_weights]
-        self.encoders = [build_encoder(depth, (size, size, channels[kind]), f"{kind}_encoder", weights[i],
-                                       options.resnet_layout)
-                         for i, (kind, depth) in enumerate(zip(kinds, depths))]
+        with encoder_precision(options.precision):
+            self.encoders = [build_encoder(depth, (size, size, channels[kind]), f"{kind}_encoder", weights[i],
+                                           options.resnet_layout)
+                             for i, (kind, depth) in enumerate(zip(self.branch_kinds, depths))]
         self.fc = keras.layers.Dense(1024, activation="relu", name="regressor_fc")
         self.head = keras.layers.Dense(NUM_PARAMS, kernel_initializer=keras.initializers.VarianceScaling(0.01),
                                        name="regressor_out")
         mean = default_mean_params() if mean_params is None else np.asarray(mean_params, np.float32)
         self.mean_params = self.add_weight(name="mean_params", shape=(NUM_PARAMS,), trainable=False,
                                            initializer=keras.initializers.Constant(mean))
-        self.smpl = SMPL(body_model, num_betas=10)
-        self.metric_trackers = {name: keras.metrics.Mean(name=name)
-                                for name in ("loss", "keypoints", "dense", "smpl", "joints3d")}
+        self.smpl = SMPL(body_model, num_betas=NUM_BETAS)
 
     def call(self, batch, training=False):
         """Forward pass.
 
         Args:
-          batch: dict with the branch inputs ('image' (B, S, S, 3) in [-1, 1], 'iuv', or 'seg').
+          batch: dict with the branch inputs ('image' (B, S, S, 3) in [-1, 1], 'iuv', or 'seg'; see
+            `tfhybrid.preprocess`).
         Returns:
-          dict: 'cam' (B, 3), 'pose' (B, 72), 'betas' (B, 10), 'vertices' (B, V, 3), 'joints' (B, 24, 3),
-          'rotations' (B, 24, 3, 3), 'joints_<name>' per regressor, 'keypoints2d' (B, 19, 2) and
-          'vertices2d' (B, V, 2) in the normalised crop frame.
+          dict: 'params' (B, 85), 'cam' (B, 3), 'pose' (B, 72), 'betas' (B, 10), 'vertices' (B, V, 3),
+          'joints' (B, 24, 3), 'rotations' (B, 24, 3, 3), 'joints_<name>' per regressor,
+          'keypoints2d' (B, 19, 2) and 'vertices2d' (B, V, 2) in the normalised crop frame.
         """
-        features = [encoder(_model_input(batch, kind, self.options.bgr_input), training=training)
+        features = [encoder(preprocess.branch_tensor(batch, kind, self.options.bgr_input), training=training)
                     for encoder, kind in zip(self.encoders, self.branch_kinds)]
         x = features[0] if len(features) == 1 else tf.concat(features, axis=-1)
-        params = self.head(self.fc(x)) + self.mean_params
-        cam, pose, betas = params[:, :3], params[:, 3:75], params[:, 75:]
+        params = self.head(self.fc(tf.cast(x, tf.float32))) + self.mean_params
+        return self.outputs_from_params(params)
+
+    def outputs_from_params(self, params):
+        """The body, its projections and the split parameters for (B, 85) parameters."""
+        cam, pose, betas = split_params(params)
         body = self.smpl(betas, pose)
         out = {"params": params, "cam": cam, "pose": pose, "betas": betas, **body}
         out["vertices2d"] = project_weak_perspective(body["vertices"], cam)
@@ -114,20 +88,20 @@ class HybridModel(keras.Model):
 
     def per_example_losses(self, batch, outputs):
         """Weighted per-example loss terms, each (B,)."""
-        w = self.loss_weights
+        w = self.loss_config
         dense_pred = gather_dense_keypoints(outputs["vertices2d"], batch["dense_vertex_ids"],
                                             batch["dense_barycentric"])
         terms = {
-            "keypoints": w.keypoints * losses.keypoint_loss(outputs["keypoints2d"], batch["keypoints2d"],
+            "keypoints": w.kp_weight * losses.keypoint_loss(outputs["keypoints2d"], batch["keypoints2d"],
                                                             batch["has_2d"]),
-            "dense": w.dense * losses.dense_loss(dense_pred, batch["dense_xy"], batch["dense_mask"],
-                                                 batch["has_dense"]),
-            "smpl": w.smpl * losses.smpl_loss(outputs["rotations"], outputs["betas"], batch["smpl_pose"],
-                                              batch["smpl_betas"], batch["has_smpl"], w.smpl_terms),
+            "dense": w.applied_dense_weight * losses.dense_loss(dense_pred, batch["dense_xy"], batch["dense_mask"],
+                                                                batch["has_dense"]),
+            "smpl": w.smpl_weight * losses.smpl_loss(outputs["rotations"], outputs["betas"], batch["smpl_pose"],
+                                                     batch["smpl_betas"], batch["has_smpl"], w.smpl_terms),
         }
         if "joints_h36m" in outputs:
-            terms["joints3d"] = w.joints3d * losses.joints3d_loss(outputs["joints_h36m"], batch["joints3d"],
-                                                                  batch["has_3d"])
+            terms["joints3d"] = w.joints3d_weight * losses.joints3d_loss(outputs["joints_h36m"], batch["joints3d"],
+                                                                         batch["has_3d"])
         return terms
 
     def replica_step(self, batch):
@@ -150,22 +124,14 @@ class HybridModel(keras.Model):
             report[name] = tf.nn.compute_average_loss(value, global_batch_size=global_batch)
         return report
 
-    def train_step(self, batch):
-        """Keras `fit` entry: `replica_step` plus metric updates."""
-        return self._update_metrics(self.replica_step(batch))
 
-    def test_step(self, batch):
-        outputs = self(batch, training=False)
-        terms = self.per_example_losses(batch, outputs)
-        report = {name: tf.reduce_mean(value) for name, value in terms.items()}
-        report["loss"] = tf.add_n(list(report.values()))
-        return self._update_metrics(report)
-
-    def _update_metrics(self, report):
-        for name, value in report.items():
-            self.metric_trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.metric_trackers.items()}
-
-    @property
-    def metrics(self):
-        return list(self.metric_trackers.values())
+@contextlib.contextmanager
+def encoder_precision(precision):
+    """Builds the encoders under a Keras dtype policy ('mixed_bfloat16': bfloat16 arithmetic,
+    float32 variables); the regressor and SMPL stay float32."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -9,7 +9,7 @@ import dataclasses
 
 BASE_FLAGS = {"kp_weight": 10.0, "dense_weight": 1.0, "smpl_weight": 10.0, "joints3d_weight": 10.0,
               "smpl_terms": "both", "use_3d": True, "use_dense": True, "fraction_3d": 1.0, "datasets_3d": ["up-3d"],
-              "fraction_dense": 1.0, "max_dense_per_person": 0, "uv_noise": 0.0}
+              "fraction_dense": 1.0, "max_dense_per_person": 0, "iuv_input_noise": 0.0}
 
 SUPERVISION = {
     "3d_dense_2d": ("3D + dense + 2D", {}),

@@ -14,10 +14,11 @@ class Profile:
     world_num: int            # images rendered per dataset
     world_size: int           # rendered image side in pixels
     crop_size: int            # converted crop side (records)
-    train: dict               # training flags shared by every run
+    train: dict               # training configuration shared by every run (RunConfig flat entries)
     mixture: tuple            # (dataset, weight) of the training batches
     parallel_runs_per_gpu: bool   # one run per GPU (small models) or each run mirrored over all GPUs
     pretrain_steps: int = 0       # steps of studio pre-training (3D + 2D on h36m) that start every run
+    runtime: dict = dataclasses.field(default_factory=dict)   # RuntimeOptions flags (not part of a run's identity)
 
 
 # DCT's Table-3 recipes: UP-3D and Human3.6M, half of each batch; COCO-like data serves DKD evaluation.
@@ -27,18 +28,19 @@ PROFILES = {
     "micro": Profile("micro", world_num=24, world_size=96, crop_size=32, mixture=_MIXTURE,
                      parallel_runs_per_gpu=True, pretrain_steps=2,
                      train={"main_depth": 18, "aux_depth": 18, "input_size": 32, "batch_size": 4, "steps": 3,
-                            "steps_per_epoch": 3, "learning_rate": 3e-4, "checkpoint_every": 3, "log_every": 3}),
+                            "steps_per_epoch": 3, "learning_rate": 3e-4},
+                     runtime={"checkpoint_every": 3, "log_every": 3}),
     "tiny": Profile("tiny", world_num=1024, world_size=128, crop_size=64, mixture=_MIXTURE,
                     parallel_runs_per_gpu=True,
                     train={"main_depth": 18, "aux_depth": 18, "input_size": 64, "batch_size": 32, "steps": 1200,
-                           "steps_per_epoch": 100, "learning_rate": 3e-4, "checkpoint_every": 500,
-                           "log_every": 100}),
+                           "steps_per_epoch": 100, "learning_rate": 3e-4},
+                    runtime={"checkpoint_every": 500, "log_every": 100}),
     "paper": Profile("paper", world_num=8000, world_size=320, crop_size=224,
                      mixture=_MIXTURE, parallel_runs_per_gpu=False,
                      pretrain_steps=10000,
                      train={"main_depth": 50, "aux_depth": 18, "input_size": 224, "batch_size": 64, "steps": 20000,
-                            "steps_per_epoch": 1000, "learning_rate": 1e-4, "checkpoint_every": 1000,
-                            "log_every": 100}),
+                            "steps_per_epoch": 1000, "learning_rate": 1e-4},
+                     runtime={"checkpoint_every": 1000, "log_every": 100}),
 }
 
 

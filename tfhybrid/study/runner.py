@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 
+from tfhybrid.config import ConfigError, RunConfig
 from tfhybrid.fileio import write_bytes
 from tfhybrid.study import experiments
 
@@ -32,6 +33,7 @@ class Run:
     seed: int
     cells: list                       # [(experiment name, Cell), ...] that this run serves
     needs: list = dataclasses.field(default_factory=list)   # keys of runs that must finish first
+    runtime: dict = dataclasses.field(default_factory=dict)  # RuntimeOptions flags (checkpointing, logging)
 
     @property
     def result_path(self):
@@ -64,8 +66,12 @@ def pretrain_flags(profile, benchmark, input_kind, seed):
 
 
 def config_hash(flags, pretrain=None):
-    """12 hex digits naming a training configuration (with its pre-training's); not the seed."""
-    config = {k: v for k, v in flags.items() if k not in ("seed", "init_from")}
+    """12 hex digits naming a training configuration (with its pre-training's); not the seed.
+
+    The hash is of the whole `RunConfig` (defaults filled in, renamed flags migrated), so a flag
+    given at its default value names the same run as one left out.
+    """
+    config = {k: v for k, v in RunConfig.from_flat(flags).to_flat().items() if k not in ("seed", "init_from")}
     if pretrain is not None:
         config["pretrain"] = config_hash(pretrain)
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
@@ -99,12 +105,13 @@ def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only
                 if profile.pretrain_steps:
                     pretrain = pretrain_flags(profile, benchmark, cell.input, seed)
                     first = f"{config_hash(pretrain)}-s{seed}"
-                    pretraining.setdefault(first, Run(first, os.path.join(runs_dir, first), pretrain, seed, []))
+                    pretraining.setdefault(first, Run(first, os.path.join(runs_dir, first), pretrain, seed, [],
+                                                      runtime=profile.runtime))
                     flags["init_from"] = os.path.join(pretraining[first].folder, "model")
                     needs = [first]
                 key = f"{cell_config_hash(profile, benchmark, cell)}-s{seed}"
                 if key not in runs:
-                    runs[key] = Run(key, os.path.join(runs_dir, key), flags, seed, [], needs)
+                    runs[key] = Run(key, os.path.join(runs_dir, key), flags, seed, [], needs, profile.runtime)
                 runs[key].cells.append((experiment.name, cell))
     return list(pretraining.values()) + list(runs.values())
 
@@ -129,23 +136,41 @@ def _copy_json(source, target, what, key):
     write_bytes(target, json.dumps(_read_json(source, what, key), indent=1).encode() + b"\n")
 
 
+def archived_key(result, name):
+    """The run key of an archived result: recomputed from its flags and seed, so archives written
+    under an older naming (renamed flags, knobs added since) still match; a run started from a
+    pre-training keeps its archived name, which holds the pre-training's key."""
+    flags = result.get("flags", {})
+    if flags.get("init_from") or "seed" not in flags:
+        return name
+    return f"{config_hash(flags)}-s{flags['seed']}"
+
+
 def import_archive(archive, runs_dir, baseline_path):
     """Copies the archive's finished runs to `runs_dir/<run>/result.json` (and its baseline to
-    `baseline_path`) where those are missing; returns the number of runs copied."""
+    `baseline_path`) where those are missing; returns the number of runs copied. An archived run
+    whose file name is not its current key (`archived_key`) is renamed in the archive first."""
     copied = 0
     for name in sorted(os.listdir(archive)) if os.path.isdir(archive) else []:
         path = os.path.join(archive, name)
         if name == BASELINE:
             if not os.path.exists(baseline_path):
                 _copy_json(path, baseline_path, "a baseline", "up-3d-test")
-        elif not _ARCHIVED_RUN.fullmatch(name):
+            continue
+        if not _ARCHIVED_RUN.fullmatch(name):
             raise ValueError(f"{path}: unexpected file in the run archive "
                              f"(expected <12 hex digits>-s<seed>.json or {BASELINE})")
-        else:
-            target = os.path.join(runs_dir, name[:-len(".json")], "result.json")
-            if not os.path.exists(target):
-                _copy_json(path, target, "a run result", "metrics")
-                copied += 1
+        try:
+            key = archived_key(_read_json(path, "a run result", "metrics"), name[:-len(".json")])
+        except ConfigError as error:
+            raise ValueError(f"{path}: its flags are not a run configuration ({error})") from None
+        if key != name[:-len(".json")]:
+            os.replace(path, os.path.join(archive, f"{key}.json"))
+            path = os.path.join(archive, f"{key}.json")
+        target = os.path.join(runs_dir, key, "result.json")
+        if not os.path.exists(target):
+            _copy_json(path, target, "a run result", "metrics")
+            copied += 1
     return copied
 
 
@@ -175,10 +200,10 @@ def export_archive(archive, runs_dir, baseline_path):
     return len(results)
 
 
-def flagfile_text(flags, model_dir):
-    """absl flagfile lines for a run's flags."""
+def flagfile_text(flags, model_dir, runtime=None):
+    """absl flagfile lines for a run's flags (and runtime flags)."""
     lines = []
-    for name, value in sorted({**flags, "model_dir": model_dir}.items()):
+    for name, value in sorted({**flags, **(runtime or {}), "model_dir": model_dir}.items()):
         if value is None:
             continue
         if isinstance(value, bool):
@@ -212,7 +237,7 @@ def launch(run, eval_sets, baseline_path, env_overrides):
     """Runs the worker for `run`; returns its exit code (output goes to run/log.txt)."""
     os.makedirs(run.folder, exist_ok=True)
     flagfile = os.path.join(run.folder, "run.flags")
-    write_bytes(flagfile, flagfile_text(run.flags, os.path.join(run.folder, "model")).encode())
+    write_bytes(flagfile, flagfile_text(run.flags, os.path.join(run.folder, "model"), run.runtime).encode())
     command = [sys.executable, "-m", "tfhybrid.study.worker", f"--flagfile={flagfile}",
                f"--result={run.result_path}", f"--baseline={baseline_path}"]
     command += [f"--eval_set={name}:{pattern}" for name, pattern in eval_sets.items()]

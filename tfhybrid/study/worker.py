@@ -17,37 +17,44 @@ from tfhybrid import flags as flag_defs
 FLAGS = flags.FLAGS
 
 
-def evaluate_sets(model, sets, mean_only=False):
-    """{set name: metrics} for 'name:glob' specs; each glob holds one dataset."""
+def evaluate_sets(model, sets, batch_size, mean_only=False):
+    """{set name: metrics} for {name: glob}; each glob holds one dataset."""
     from tfhybrid import evaluate
 
     out = {}
-    for spec in sets:
-        name, pattern = spec.split(":", 1)
-        found = evaluate.evaluate(model, [pattern], FLAGS.eval_batch_size, mean_only=mean_only)
+    for name, pattern in sets.items():
+        found = evaluate.evaluate(model, [pattern], batch_size, mean_only=mean_only)
         if len(found) != 1:
             raise ValueError(f"evaluation set {name} ({pattern}) holds datasets {sorted(found)}; expected one")
         out[name] = next(iter(found.values()))
     return out
 
 
-def main(argv):
-    del argv
+def run(config, model_dir, runtime, eval_sets, result_path, baseline_path=None, eval_batch_size=32):
+    """Trains `config` in `model_dir`, evaluates it on `eval_sets` ({name: glob}) and writes
+    `result_path` (and the mean-parameter baseline to `baseline_path` if that file is absent)."""
     from tfhybrid import evaluate, train
     from tfhybrid.fileio import write_bytes
 
     start = time.time()
-    train.train()
+    train.train(config, model_dir, runtime)
     trained = time.time()
-    model, checkpoint = evaluate.restore_model(FLAGS.model_dir)
-    metrics = evaluate_sets(model, FLAGS.eval_set)
-    if FLAGS.baseline and not os.path.exists(FLAGS.baseline):
-        write_bytes(FLAGS.baseline, json.dumps(evaluate_sets(model, FLAGS.eval_set, mean_only=True), indent=1).encode())
-    saved = {name: FLAGS[name].value for name in flag_defs.TRAINING_FLAGS}
-    result = {"flags": saved, "checkpoint": checkpoint, "metrics": metrics,
+    model, checkpoint = evaluate.restore_model(model_dir)
+    metrics = evaluate_sets(model, eval_sets, eval_batch_size)
+    if baseline_path and not os.path.exists(baseline_path):
+        baseline = evaluate_sets(model, eval_sets, eval_batch_size, mean_only=True)
+        write_bytes(baseline_path, json.dumps(baseline, indent=1).encode())
+    result = {"flags": config.to_flat(), "checkpoint": checkpoint, "metrics": metrics,
               "train_seconds": round(trained - start, 1), "eval_seconds": round(time.time() - trained, 1)}
-    write_bytes(FLAGS.result, json.dumps(result, indent=1).encode())
-    print(f"wrote {FLAGS.result}")
+    write_bytes(result_path, json.dumps(result, indent=1).encode())
+    print(f"wrote {result_path}")
+
+
+def main(argv):
+    del argv
+    sets = dict(spec.split(":", 1) for spec in FLAGS.eval_set)
+    run(flag_defs.run_config_from_flags(), FLAGS.model_dir, flag_defs.runtime_from_flags(), sets, FLAGS.result,
+        FLAGS.baseline, FLAGS.eval_batch_size)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 from absl import app, flags
 
+from tfhybrid import render
 from tfhybrid.fileio import write_image
-from tfhybrid.synthetic import render
 from tfhybrid.synthetic.posing import POSE_TEMPLATES
 from tfhybrid.synthetic.preview import PART_COLORS
 from tfhybrid.synthetic.toybody import make_toy_body

@@ -1,45 +1,11 @@
-"""Poses for the synthetic world: a numpy SMPL forward, a pose prior and upright global rotations.
-
-Generation runs in worker processes without TensorFlow, so posing here is plain numpy (float64);
-the `SMPL` Keras layer is checked against the same definition in the tests.
-"""
+"""Poses for the synthetic world: a pose prior and upright global rotations (plain numpy, float64:
+generation runs in worker processes without TensorFlow)."""
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from tfhybrid import conventions
 
 _J = {name: i for i, name in enumerate(conventions.SMPL_JOINTS)}
-
-
-def smpl_numpy(model, betas, pose):
-    """SMPL forward in numpy for one body.
-
-    Args:
-      model: `BodyModel`; betas: (K,) with K <= model.num_betas; pose: (72,) axis-angle.
-    Returns:
-      dict with 'vertices' (V, 3), 'joints' (24, 3) posed skeleton joints, 'rest_joints' (24, 3)
-      and 'joints_<name>' (R, 3) for each extra regressor.
-    """
-    betas = np.asarray(betas, np.float64)
-    rot = Rotation.from_rotvec(np.asarray(pose, np.float64).reshape(-1, 3)).as_matrix()
-    v_shaped = model.v_template + model.shapedirs[:, :, :betas.size] @ betas
-    joints = model.j_regressor @ v_shaped
-    v_posed = v_shaped + model.posedirs @ (rot[1:] - np.eye(3)).reshape(-1)
-    g_rot = np.zeros_like(rot)
-    g_t = np.zeros((rot.shape[0], 3))
-    for j, p in enumerate(model.parents):
-        if p < 0:
-            g_rot[j], g_t[j] = rot[j], joints[j]
-        else:
-            g_rot[j] = g_rot[p] @ rot[j]
-            g_t[j] = g_rot[p] @ (joints[j] - joints[p]) + g_t[p]
-    rest_t = g_t - np.einsum("jab,jb->ja", g_rot, joints)
-    per_vertex_rot = np.einsum("vj,jab->vab", model.weights, g_rot)
-    vertices = np.einsum("vab,vb->va", per_vertex_rot, v_posed) + model.weights @ rest_t
-    out = {"vertices": vertices, "joints": g_t, "rest_joints": joints}
-    for name, reg in model.extra_regressors.items():
-        out[f"joints_{name}"] = reg @ vertices
-    return out
 
 
 # Per-joint limits on axis-angle components (radians), in the joint's local SMPL frame (y up,

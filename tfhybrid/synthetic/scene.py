@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from tfhybrid import conventions
-from tfhybrid.synthetic import render
+from tfhybrid import render
 
 # Coarse part (1..14) -> garment slot.
 _SLOTS = {1: "shirt", 2: "skin", 3: "skin", 4: "shoes", 5: "shoes", 6: "trousers", 7: "trousers", 8: "lower_leg",

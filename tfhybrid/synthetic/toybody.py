@@ -584,3 +584,13 @@ def _vertex_normals(vertices, faces):
     for k in range(3):
         np.add.at(normals, faces[:, k], face_normals)
     return normals / np.linalg.norm(normals, axis=1, keepdims=True)
+
+
+def uv_table_from_charts(charts, source="toy charts"):
+    """A `UVTable` from the toy body's `SurfaceCharts` (already 0-based), with its mirror tables."""
+    from tfhybrid.densepose import UVTable
+
+    u_tab, v_tab = chart_symmetry_tables()
+    return UVTable(face_parts=charts.face_parts, faces=charts.faces, u=charts.u, v=charts.v,
+                   body_vertex=charts.body_vertex, u_transforms=np.stack(u_tab), v_transforms=np.stack(v_tab),
+                   source=source)

@@ -8,11 +8,11 @@ import os
 
 import numpy as np
 
-from tfhybrid.densepose import uv_table_from_charts
+from tfhybrid.bodymodel import smpl_numpy
 from tfhybrid.fileio import encode_image, write_bytes
 from tfhybrid.synthetic import posing, scene
 from tfhybrid.synthetic.densepose_model import PredictionErrors, predict_iuv
-from tfhybrid.synthetic.toybody import make_toy_body
+from tfhybrid.synthetic.toybody import make_toy_body, uv_table_from_charts
 
 DATASETS = ("up-3d", "coco", "h36m", "3dpw")
 _DATASET_IDS = {name: i for i, name in enumerate(DATASETS)}
@@ -44,7 +44,7 @@ class PlacedPerson:
     betas: np.ndarray         # (10,)
     pose: np.ndarray          # (72,) root in the camera frame
     translation: np.ndarray   # (3,) added to the SMPL output
-    smpl: dict                # `posing.smpl_numpy` output (no translation)
+    smpl: dict                # `bodymodel.smpl_numpy` output (no translation)
     appearance: dict
 
     @property
@@ -65,7 +65,7 @@ def place_person(world, rng, camera, centre_px, height_px, spread=1.0, modes=tup
     """Samples a body and puts it where its bounding box is centred at `centre_px` and spans
     `height_px` pixels along its longer side."""
     betas, pose = posing.sample_body(rng, spread=spread, max_tilt=max_tilt, modes=modes)
-    smpl = posing.smpl_numpy(world.model, betas, pose)
+    smpl = smpl_numpy(world.model, betas, pose)
     v = smpl["vertices"]
     lo, hi = v.min(axis=0), v.max(axis=0)
     extent = float(np.max(hi[:2] - lo[:2]))

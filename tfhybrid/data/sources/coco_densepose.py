@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from tfhybrid import conventions
-from tfhybrid.data.converter import Converter, SkipSample, SourceSample, read_image
+from tfhybrid.data.converter import Converter, SampleRef, SkipSample, SourceSample, read_image
 
 _FILES = {"train": ("densepose_coco_2014_train.json", "train2014"),
           "minival": ("densepose_coco_2014_minival.json", "val2014"),
@@ -33,18 +33,19 @@ class COCODensePoseConverter(Converter):
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"cannot read the COCO-DensePose annotation file {path}: {err!r}") from None
         folder = _FILES[self.options.split][1]
-        descriptors = []
+        refs = []
         for ann in annotations:
             if ann.get("category_id") != 1:
                 continue
             image = images.get(ann.get("image_id"))
             if image is None:
                 raise ValueError(f"{path}: annotation {ann.get('id')} refers to unknown image {ann.get('image_id')}")
-            descriptors.append((f"coco-{ann['id']}", f"{folder}/{image['file_name']}", ann))
-        return descriptors
+            refs.append(SampleRef(f"coco-{ann['id']}", {"image_path": f"{folder}/{image['file_name']}",
+                                                        "annotation": ann}))
+        return refs
 
-    def load(self, descriptor):
-        source_id, image_path, ann = descriptor
+    def load(self, ref):
+        source_id, image_path, ann = ref.source_id, ref.where["image_path"], ref.where["annotation"]
         if ann.get("iscrowd"):
             raise SkipSample("crowd region")
         if ann.get("num_keypoints", 0) < MIN_KEYPOINTS:

@@ -1,7 +1,7 @@
 """Helpers shared by the dataset converters."""
 import numpy as np
 
-from tfhybrid.synthetic.posing import smpl_numpy
+from tfhybrid.bodymodel import smpl_numpy
 
 
 def h36m_joints(model, pose, betas):

@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 from tfhybrid import conventions
-from tfhybrid.data.converter import Converter, SkipSample, SourceSample, read_image
+from tfhybrid.data.converter import Converter, SampleRef, SkipSample, SourceSample, read_image
 
 _FILES = {"train": "h36m_train.npz", "test": "h36m_valid_protocol1.npz"}
 
@@ -33,11 +33,11 @@ class H36MConverter(Converter):
         rows = []
         for i in range(n):
             row = {k: v[i] for k, v in arrays.items()}
-            rows.append((f"h36m-{os.path.splitext(str(row['imgname']))[0]}", row))
+            rows.append(SampleRef(f"h36m-{os.path.splitext(str(row['imgname']))[0]}", {"row": row}))
         return rows
 
-    def load(self, descriptor):
-        source_id, row = descriptor
+    def load(self, ref):
+        source_id, row = ref.source_id, ref.where["row"]
         imgname = str(row["imgname"])
         image = read_image(os.path.join(self.options.src, imgname))
         keypoints = conventions.convert_keypoints(np.asarray(row["part"], np.float64), "spin24", "cocoplus")

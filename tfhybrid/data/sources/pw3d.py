@@ -6,7 +6,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from tfhybrid import conventions
-from tfhybrid.data.converter import Converter, SkipSample, SourceSample, read_image
+from tfhybrid.data.converter import Converter, SampleRef, SkipSample, SourceSample, read_image
 from tfhybrid.data.sources.common import h36m_joints, keypoint_box
 from tfhybrid.safe_pickle import load_legacy_pickle
 
@@ -37,7 +37,7 @@ class PW3DConverter(Converter):
         files = self._sequence_files()
         if not files:
             raise ValueError(f"no sequence files under {self.options.src}/sequenceFiles/{self.options.split}")
-        descriptors = []
+        refs = []
         for path in files:
             try:
                 data = load_legacy_pickle(path)
@@ -49,11 +49,13 @@ class PW3DConverter(Converter):
             for actor in range(len(data["poses"])):
                 for frame in range(count):
                     if valid[actor][frame]:
-                        descriptors.append((f"3dpw-{sequence}-{frame:05d}-{actor}", path, frame, actor))
-        return descriptors
+                        refs.append(SampleRef(f"3dpw-{sequence}-{frame:05d}-{actor}",
+                                              {"sequence_file": path, "frame": frame, "actor": actor}))
+        return refs
 
-    def load(self, descriptor):
-        source_id, path, frame, actor = descriptor
+    def load(self, ref):
+        source_id = ref.source_id
+        path, frame, actor = ref.where["sequence_file"], ref.where["frame"], ref.where["actor"]
         data = self._sequence(path)
         sequence = data["sequence"]
         image_path = f"imageFiles/{sequence}/image_{frame:05d}.jpg"

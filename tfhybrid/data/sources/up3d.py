@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from tfhybrid import conventions
-from tfhybrid.data.converter import Converter, SkipSample, SourceSample, read_image
+from tfhybrid.data.converter import Converter, SampleRef, SkipSample, SourceSample, read_image
 from tfhybrid.data.sources.common import h36m_joints, keypoint_box
 from tfhybrid.safe_pickle import load_legacy_pickle
 
@@ -27,13 +27,13 @@ class UP3DConverter(Converter):
                 lines = [line.strip() for line in f if line.strip()]
         except OSError as err:
             raise OSError(f"cannot read the UP-3D split file {path}: {err}") from None
-        ids = []
+        refs = []
         for line in lines:
             stem = os.path.basename(line)
             if not stem.endswith("_image.png") or not stem[:5].isdigit():
                 raise ValueError(f"{path}: line {line!r} is not of the form /NNNNN_image.png")
-            ids.append(stem[:5])
-        return ids
+            refs.append(SampleRef(stem[:5]))
+        return refs
 
     def _text(self, stem, suffix):
         path = os.path.join(self.options.src, f"{stem}_{suffix}.txt")
@@ -42,8 +42,8 @@ class UP3DConverter(Converter):
         with open(path) as f:
             return f.read().split()
 
-    def load(self, stem):
-        src = self.options.src
+    def load(self, ref):
+        stem, src = ref.source_id, self.options.src
         quality = self._text(stem, "quality_info")
         if quality != ["high"]:
             raise SkipSample(f"quality {' '.join(quality)!r} (only 'high' fits are used)")

@@ -12,6 +12,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from tfhybrid import conventions
+from tfhybrid.bodymodel import smpl_numpy
 from tfhybrid.fileio import write_bytes, write_image
 from tfhybrid.synthetic import posing, scene
 from tfhybrid.synthetic.py2pickle import dumps_py2
@@ -65,7 +66,7 @@ def _actor_state(world, actor, frame):
     phase = 0.5 - 0.5 * np.cos(2 * np.pi * frame / _PERIOD)
     pose = (1 - phase) * actor["poses"][0] + phase * actor["poses"][1]
     pose[0] = (0.0, actor["yaw"], 0.0)
-    smpl = posing.smpl_numpy(world.model, actor["betas"], pose.reshape(72))
+    smpl = smpl_numpy(world.model, actor["betas"], pose.reshape(72))
     trans = actor["start"] + frame * actor["step"]
     trans = trans - [0.0, smpl["vertices"][:, 1].min(), 0.0]
     return pose.reshape(72), trans, smpl

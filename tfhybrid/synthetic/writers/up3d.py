@@ -10,7 +10,8 @@ pixels. Split files list `/NNNNN_image.png`.
 import numpy as np
 
 from tfhybrid.fileio import npy_bytes, write_bytes, write_image
-from tfhybrid.synthetic import render, scene
+from tfhybrid import render
+from tfhybrid.synthetic import scene
 from tfhybrid.synthetic.py2pickle import dumps_py2
 from tfhybrid.synthetic.world import keypoints_2d, place_person, write_iuv_files
 

@@ -1,4 +1,5 @@
-"""A vectorised z-buffer rasterizer in numpy (no OpenGL) and simple shading on top of it.
+"""A vectorised z-buffer rasterizer in numpy (no OpenGL), shading, and meshes drawn over pictures:
+the synthetic world renders with it, the visualiser and the demo draw predictions with it.
 
 Pixel convention (see `tfhybrid.camera`): continuous coordinates, pixel (i, j) has its centre at
 (i + 0.5, j + 0.5); a pixel is covered by a triangle when its centre is inside it (edges included).
@@ -101,3 +102,23 @@ def shade(face_id, face_colors, normals, light_dir, ambient=0.35):
     image = np.zeros(face_id.shape + (3,))
     image[mask] = face_colors[ids] * (ambient + (1.0 - ambient) * lambert)[:, None]
     return np.clip(image, 0.0, 1.0), mask
+
+
+def draw_mesh(background, pixels, depth, vertices, faces, color=(0.65, 0.75, 0.95), alpha=0.8,
+              light_dir=(0.0, 0.3, 1.0)):
+    """A shaded mesh over a picture.
+
+    Args:
+      background: (H, W, 3) uint8 RGB; pixels: (V, 2) projected vertices in its pixels; depth: (V,)
+        positive depth (smaller is nearer); vertices: (V, 3) for the normals; faces: (F, 3);
+      color: RGB in [0, 1]; alpha: opacity of the mesh.
+    Returns:
+      (H, W, 3) uint8 RGB.
+    """
+    height, width = background.shape[:2]
+    face_id, _, _ = rasterize(pixels, depth, faces, height, width, perspective_correct=False)
+    colors = np.broadcast_to(np.asarray(color, np.float64), (faces.shape[0], 3))
+    shaded, mask = shade(face_id, colors, face_normals(vertices, faces), light_dir)
+    out = background.astype(np.float64) / 255.0
+    out[mask] = (1 - alpha) * out[mask] + alpha * shaded[mask]
+    return (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
