@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfhybrid import camera, conventions
+from tfhybrid import camera, conventions, losses
+from tfhybrid.bodymodel import load_body_model, smpl_numpy
+from tfhybrid.config import DataConfig
 from tfhybrid.data import augment, decoder, parser, schema
 from tfhybrid.data.converter import Options, load_geometry
 from tfhybrid.data.inspect import inspect
-from tfhybrid.config import DataConfig
 from tfhybrid.data.pipeline import CorruptRecordError, CorruptRecords, Source, make_dataset
 from tfhybrid.data.sources.coco_densepose import COCODensePoseConverter
 from tfhybrid.data.sources.h36m import H36MConverter
@@ -21,7 +22,6 @@ from tfhybrid.data.sources.up3d import UP3DConverter
 from tfhybrid.densepose import iuv_to_barycentric, refine_iuv
 from tfhybrid.safe_pickle import load_legacy_pickle
 from tfhybrid.synthetic.make import make_world
-from tfhybrid.bodymodel import smpl_numpy
 
 from densepose_loop import densepose_loop_port
 
@@ -282,6 +282,43 @@ def test_flip_moves_every_coordinate_with_the_image(records):
                 total += 1
                 hits += table[j, iuv[int(y), int(x), 0]]
     assert total > 10 and hits / total > 0.8
+
+
+def _losses_at_ground_truth(body, batch, permute=False):
+    """Unweighted keypoint and dense losses (B,) of each sample's true SMPL body seen through the
+    least-squares weak-perspective camera of its visible keypoints."""
+    from tfhybrid.layers import SMPL, fit_weak_perspective, gather_dense_keypoints
+    from tfhybrid.models.hybrid import body_outputs
+
+    smpl = SMPL(body)
+    joints = smpl(batch["smpl_betas"], batch["smpl_pose"])["joints_cocoplus"]
+    cam = fit_weak_perspective(joints, batch["keypoints2d"][..., :2], batch["keypoints2d"][..., 2])
+    out = body_outputs(smpl, tf.concat([cam, batch["smpl_pose"], batch["smpl_betas"]], axis=-1))
+    ids = batch["dense_vertex_ids"]
+    if permute:
+        ids = tf.gather(tf.constant(np.random.default_rng(0).permutation(body.num_vertices), tf.int32), ids)
+    dense = gather_dense_keypoints(out["vertices2d"], ids, batch["dense_barycentric"])
+    return (losses.keypoint_loss(out["keypoints2d"], batch["keypoints2d"], batch["has_2d"]).numpy(),
+            losses.dense_loss(dense, batch["dense_xy"], batch["dense_mask"], batch["has_dense"]).numpy())
+
+
+def test_dense_path_is_exact_at_the_ground_truth(world, records):
+    """Records from exact IUV: at the true body and camera, keypoints and dense points land where
+    the annotations are, in plain and mirrored crops; wrong vertex ids would not."""
+    world_dir, _ = world
+    body = load_body_model(os.path.join(world_dir, "models", "toy_smpl_neutral.npz"))
+    pattern = os.path.join(records[0], "up-3d-trainval-*.tfrecord")
+    plain = next(iter(make_dataset([pattern], NUM, training=False)))
+    mirror = augment.AugmentOptions(flip_probability=1.0, scale_range=0.0, translation_range=0.0, color_jitter=0.0)
+    mirrored = next(iter(make_dataset([pattern], NUM, training=True, augment=mirror)))
+    for batch in (plain, mirrored):
+        assert batch["has_dense"].numpy().all() and batch["has_smpl"].numpy().all()
+        keypoints, dense = _losses_at_ground_truth(body, batch)
+        # Normalised crop units: 0.01 is half a pixel of a 96-pixel crop.
+        assert keypoints.max() < 0.005, keypoints
+        assert dense.max() < 0.03, dense
+        _, scrambled = _losses_at_ground_truth(body, batch, permute=True)
+        assert scrambled.min() > 0.1, scrambled
 
 
 def test_pipeline_batches_mixture_and_knobs(records):

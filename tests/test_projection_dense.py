@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfhybrid.layers import DenseKeypointGather, WeakPerspectiveProjection, gather_dense_keypoints, project_weak_perspective
+from tfhybrid.layers import (DenseKeypointGather, WeakPerspectiveProjection, fit_weak_perspective,
+                             gather_dense_keypoints, project_weak_perspective)
 
 
 def test_projection_known_values():
@@ -36,6 +37,25 @@ def _loop_gather(points, ids, bary):
             for k in range(3):
                 out[b, n] += bary[b, n, k] * points[b, ids[b, n, k]]
     return out
+
+
+def test_least_squares_camera_recovers_the_projection():
+    rng = np.random.default_rng(3)
+    points = rng.normal(0, 0.4, (3, 19, 3)).astype(np.float32)
+    cam = np.array([[0.9, 0.1, -0.2], [1.3, -0.3, 0.05], [0.5, 0.0, 0.4]], np.float32)
+    targets = project_weak_perspective(points, cam).numpy()
+    weights = (rng.random((3, 19)) > 0.3).astype(np.float32)
+    targets[weights == 0] = 5.0                      # invisible points must not count
+    np.testing.assert_allclose(fit_weak_perspective(points, targets, weights).numpy(), cam, atol=1e-5)
+    noisy = targets + rng.normal(0, 0.01, targets.shape).astype(np.float32)
+    fitted = fit_weak_perspective(points, noisy, weights).numpy()
+    for b in range(3):                               # the normal equations of a, b with u = a X + b
+        m = weights[b] > 0
+        design = np.concatenate([np.concatenate([points[b, m, :1], np.ones((m.sum(), 1)), np.zeros((m.sum(), 1))], 1),
+                                 np.concatenate([points[b, m, 1:2], np.zeros((m.sum(), 1)), np.ones((m.sum(), 1))], 1)])
+        solution = np.linalg.lstsq(design, np.concatenate([noisy[b, m, 0], noisy[b, m, 1]]), rcond=None)[0]
+        np.testing.assert_allclose(fitted[b], [solution[0], solution[1] / solution[0], solution[2] / solution[0]],
+                                   rtol=1e-4, atol=1e-5)
 
 
 def test_gather_against_loop():

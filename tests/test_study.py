@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tfhybrid.study import benchmark as benchmark_lib
-from tfhybrid.study import experiments, paper, profiles, report, runner
+from tfhybrid.study import experiments, oracle, paper, profiles, report, runner
 
 MICRO = dataclasses.replace(profiles.get("micro"), pretrain_steps=0)     # bookkeeping without the pre-training
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -273,7 +273,7 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     assert len(results) == 3
     stamps = [os.path.getmtime(p) for p in results]
     second = _study(out, "--experiment=refine", only, "--seeds=0,1")
-    assert "6 run(s): 3 finished or not needed, 3 to run" in second
+    assert "5 run(s): 3 finished or not needed, 2 to run" in second               # one pre-training for both seeds
     assert [os.path.getmtime(p) for p in results] == stamps                 # finished runs untouched
     loaded = []
     for path in results:
@@ -284,6 +284,8 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     assert all(r["flags"]["init_from"] == os.path.join(os.path.dirname(results[loaded.index(pretrained[0])]), "model")
                for r in loaded if r not in pretrained)
     for result in loaded:
+        assert [point["step"] for point in result["curve"]] == [result["flags"]["steps"]]     # the learning curve
+        assert result["curve"][0]["metrics"]["up-3d"]["PVE"] > 0
         assert set(result["metrics"]) == {"up-3d-test", "up-3d-val", "coco-minival"}
         assert result["metrics"]["coco-minival"]["DKD"] > 0 and result["metrics"]["up-3d-test"]["PVE"] > 0
     with open(os.path.join(out, "results.csv")) as f:
@@ -296,14 +298,35 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     assert os.path.exists(os.path.join(out, "baseline.json")) and os.path.exists(os.path.join(out, "plots", "fig6.png"))
     archive = str(tmp_path / "archive")
     third = _study(out, "--experiment=refine", only, "--seeds=0,1", f"--archive={archive}")
-    assert "6 run(s): 6 finished or not needed, 0 to run" in third
-    assert len(os.listdir(archive)) == 6 + 1                                 # the runs and the baseline
+    assert "5 run(s): 5 finished or not needed, 0 to run" in third
+    assert len(os.listdir(archive)) == 5 + 1                                 # the runs and the baseline
     shutil.rmtree(out)                                                       # a fresh machine: the archive only
     _study(out, "--experiment=refine", "--report_only", f"--archive={archive}")
     with open(os.path.join(out, "results.csv")) as f:
         assert sorted((r["column"], r["seed"], r["up-3d-test/PVE"]) for r in csv.DictReader(f)
                       if r["experiment"] == "refine") == sorted((r["column"], r["seed"], r["up-3d-test/PVE"])
                                                                for r in rows)
+
+
+def test_oracle_fits_reach_their_ceilings(tmp_path):
+    out, docs = str(tmp_path / "study"), tmp_path / "results.md"
+    docs.write_text("# Results\n\nkept text\n")
+    done = subprocess.run([sys.executable, "-m", "tfhybrid.study.oracle", "--profile=micro", f"--out={out}",
+                           "--arms=2d,dense_2d,3d", "--people=6", "--steps=150", f"--docs={docs}",
+                           f"--archive={tmp_path / 'archive'}"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(os.path.join(out, "oracle.json")) as f:
+        result = json.load(f)
+    arms, mean = result["arms"], result["mean"]["PVE"]
+    assert set(arms) == {"2d", "dense_2d", "3d"} and result["people"] == 6
+    # The true pose and shape are the 3D arm's targets: its fit ends far below the 2D-only one.
+    assert arms["3d"]["PVE"] < 0.5 * arms["2d"]["PVE"] < 0.5 * mean
+    assert arms["dense_2d"]["PVE"] < mean and all(a["loss_last"] < a["loss_first"] for a in arms.values())
+    assert arms["dense_2d"]["with_dense"] > 0 and arms["2d"]["with_3d"] == 0 and arms["3d"]["with_3d"] == 6
+    text = docs.read_text()
+    assert "kept text" in text and "| 3D only |" in text and oracle.DOCS_BEGIN in text
+    assert os.path.exists(tmp_path / "archive" / "oracle.json")
 
 
 def test_cell_filters(tmp_path):

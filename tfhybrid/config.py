@@ -235,3 +235,9 @@ class RuntimeOptions:
     allow_flag_changes: bool = False
     skip_corrupt: bool = False
     jit_compile: bool = False
+    validation_data: str = None       # comma-separated globs evaluated every `validate_every` steps
+    validate_every: int = 0           # 0: no validation during training
+
+    def __post_init__(self):
+        if self.validate_every and not self.validation_data:
+            raise ConfigError("validate_every needs validation_data (the records to evaluate on)")

@@ -84,6 +84,9 @@ def define_training_flags():
     flags.DEFINE_bool("skip_corrupt", False, "Skip (and count) corrupt records instead of stopping.")
     flags.DEFINE_bool("jit_compile", False, "Compile the whole training step with XLA: pays off on GPUs, slower for "
                       "CPU convolutions.")
+    flags.DEFINE_string("validation_data", None, "Validation shards (comma-separated globs), evaluated every "
+                        "--validate_every steps: the learning curve in model_dir/validation.json and TensorBoard.")
+    flags.DEFINE_integer("validate_every", 0, "Evaluate on --validation_data every N steps (0: never).")
 
 
 def run_config_from_flags():
@@ -98,5 +101,11 @@ def run_config_from_flags():
 
 
 def runtime_from_flags():
-    return config_lib.RuntimeOptions(**{f.name: FLAGS[f.name].value
-                                        for f in dataclasses.fields(config_lib.RuntimeOptions)})
+    """The `RuntimeOptions` of the parsed command line."""
+    from absl import app
+
+    try:
+        return config_lib.RuntimeOptions(**{f.name: FLAGS[f.name].value
+                                            for f in dataclasses.fields(config_lib.RuntimeOptions)})
+    except config_lib.ConfigError as error:
+        raise app.UsageError(str(error)) from None

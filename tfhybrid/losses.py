@@ -7,6 +7,7 @@ number of replicas. Coordinates are in the normalised crop frame [-1, 1].
 import tensorflow as tf
 
 from tfhybrid.data.schema import MIN_DENSE_POINTS
+from tfhybrid.layers.dense import gather_dense_keypoints
 from tfhybrid.layers.rotation import rodrigues
 
 
@@ -69,3 +70,26 @@ def joints3d_loss(predicted, target, has_3d):
     predicted = predicted - predicted[:, :1]
     target = target - target[:, :1]
     return has_3d * tf.reduce_mean(tf.square(predicted - target), axis=[1, 2])
+
+
+def weighted_terms(outputs, batch, config):
+    """The weighted per-example loss terms of a model's outputs on a batch, each (B,).
+
+    Args:
+      outputs: from `HybridModel.call` (or `models.hybrid.body_outputs`); batch: from the input
+        pipeline; config: `tfhybrid.config.LossConfig`.
+    Returns:
+      {'keypoints', 'dense', 'smpl'[, 'joints3d']: (B,)}.
+    """
+    dense_pred = gather_dense_keypoints(outputs["vertices2d"], batch["dense_vertex_ids"], batch["dense_barycentric"])
+    terms = {
+        "keypoints": config.kp_weight * keypoint_loss(outputs["keypoints2d"], batch["keypoints2d"], batch["has_2d"]),
+        "dense": config.applied_dense_weight * dense_loss(dense_pred, batch["dense_xy"], batch["dense_mask"],
+                                                          batch["has_dense"]),
+        "smpl": config.smpl_weight * smpl_loss(outputs["rotations"], outputs["betas"], batch["smpl_pose"],
+                                               batch["smpl_betas"], batch["has_smpl"], config.smpl_terms),
+    }
+    if "joints_h36m" in outputs:
+        terms["joints3d"] = config.joints3d_weight * joints3d_loss(outputs["joints_h36m"], batch["joints3d"],
+                                                                   batch["has_3d"])
+    return terms

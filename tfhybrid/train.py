@@ -198,27 +198,76 @@ def train(config, model_dir, runtime=RuntimeOptions(), strategy=None):
         images += global_batch
         rate = images / max(time.time() - tick, 1e-9)
         progress.update(current, [("loss", report["loss"]), ("images/s", rate)])
-        if current % runtime.log_every == 0 or current == config.optim.steps:
-            with writer.as_default(step=current):
-                for name, value in report.items():
-                    tf.summary.scalar(f"loss/{name}", value)
-                tf.summary.scalar("learning_rate", float(schedule(optimizer.iterations)))
-                tf.summary.scalar("images_per_second", rate)
-                if current % (runtime.log_every * 5) == 0 or current == config.optim.steps:
-                    local = strategy.experimental_local_results(batch)[0]
-                    outputs = model(local, training=False)
-                    tf.summary.image("predicted_mesh", draw_vertices(local["image"], outputs["vertices2d"]),
-                                     max_outputs=4)
-        if current % runtime.checkpoint_every == 0 or current == config.optim.steps:
-            # The loss is checked before the update; the weights saved are after it, so check them too.
-            if not weights_are_finite(model):
-                raise SystemExit(f"the weights after step {current} are NaN or infinite; the last good checkpoint "
-                                 f"is {manager.latest_checkpoint or 'none (no checkpoint was written yet)'}")
-            manager.save(checkpoint_number=current)
+        last = current == config.optim.steps
+        if current % runtime.log_every == 0 or last:
+            pictures = current % (runtime.log_every * 5) == 0 or last
+            write_summaries(writer, current, {**report, "images_per_second": rate,
+                                              "learning_rate": float(schedule(optimizer.iterations))},
+                            model, strategy.experimental_local_results(batch)[0] if pictures else None)
+        if runtime.validate_every and (current % runtime.validate_every == 0 or last):
+            validate(model, model_dir, runtime.validation_data, current, writer)
+        if current % runtime.checkpoint_every == 0 or last:
+            save_checked(manager, model, current)
     if len(corrupt):
         print(f"skipped {len(corrupt)} corrupt record(s):\n{corrupt.report()}")
     print(f"trained {config.optim.steps} steps; checkpoint {manager.latest_checkpoint}")
     return manager.latest_checkpoint
+
+
+def write_summaries(writer, step, scalars, model, batch=None):
+    """TensorBoard scalars ('loss/<term>' for the loss terms), and meshes over `batch`'s images."""
+    import tensorflow as tf
+
+    with writer.as_default(step=step):
+        for name, value in scalars.items():
+            tf.summary.scalar(name if name in ("images_per_second", "learning_rate") else f"loss/{name}", value)
+        if batch is not None:
+            outputs = model(batch, training=False)
+            tf.summary.image("predicted_mesh", draw_vertices(batch["image"], outputs["vertices2d"]), max_outputs=4)
+
+
+def validation_path(model_dir):
+    return os.path.join(model_dir, "validation.json")
+
+
+def read_validation_curve(model_dir):
+    """[{'step': N, 'metrics': {dataset: {metric: value}}}, ...] written during training, or []."""
+    import json
+
+    path = validation_path(model_dir)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)
+
+
+def validate(model, model_dir, patterns, step, writer):
+    """Evaluates on the validation records, adds the point to `validation.json` (the learning
+    curve, kept across resumes) and to TensorBoard as 'validation/<dataset>/<metric>'."""
+    import json
+
+    import tensorflow as tf
+
+    from tfhybrid.evaluate import evaluate
+    from tfhybrid.fileio import write_bytes
+
+    metrics = evaluate(model, patterns.split(","))
+    curve = [point for point in read_validation_curve(model_dir) if point["step"] < step]
+    curve.append({"step": step, "metrics": metrics})
+    write_bytes(validation_path(model_dir), json.dumps(curve, indent=1).encode())
+    with writer.as_default(step=step):
+        for dataset, values in metrics.items():
+            for name, value in values.items():
+                tf.summary.scalar(f"validation/{dataset}/{name}", value)
+
+
+def save_checked(manager, model, step):
+    """Saves a checkpoint once the weights are known finite: the loss is checked before the
+    update, the weights saved are after it."""
+    if not weights_are_finite(model):
+        raise SystemExit(f"the weights after step {step} are NaN or infinite; the last good checkpoint is "
+                         f"{manager.latest_checkpoint or 'none (no checkpoint was written yet)'}")
+    manager.save(checkpoint_number=step)
 
 
 def main(argv):

@@ -27,6 +27,30 @@ def project_weak_perspective(points, cam):
     return camera.weak_perspective(points, cam)
 
 
+def fit_weak_perspective(points, targets, weights):
+    """The least-squares weak-perspective camera that projects `points` onto `targets`.
+
+    Minimises sum_n w_n |s (X_n,xy + t) - u_n|^2 in closed form: with a = s and b = s t the
+    projection a X_xy + b is linear, so a = cov(X, u) / var(X) over the weighted points.
+
+    Args:
+      points: (B, N, 3) body points; targets: (B, N, 2) in the normalised crop frame; weights:
+        (B, N) (e.g. keypoint visibility), at least two distinct points per sample.
+    Returns:
+      (B, 3) [s, tx, ty].
+    """
+    points = tf.convert_to_tensor(points, tf.float32)[..., :2]
+    targets = tf.convert_to_tensor(targets, tf.float32)
+    weights = tf.convert_to_tensor(weights, tf.float32)[..., None]
+    total = tf.reduce_sum(weights, axis=1, keepdims=True)
+    mean_x = tf.reduce_sum(weights * points, axis=1, keepdims=True) / total
+    mean_u = tf.reduce_sum(weights * targets, axis=1, keepdims=True) / total
+    dx, du = points - mean_x, targets - mean_u
+    scale = tf.reduce_sum(weights * dx * du, axis=[1, 2]) / tf.reduce_sum(weights * dx * dx, axis=[1, 2])
+    offset = mean_u[:, 0] - scale[:, None] * mean_x[:, 0]
+    return tf.concat([scale[:, None], offset / scale[:, None]], axis=-1)
+
+
 class WeakPerspectiveProjection(keras.layers.Layer):
     """`layer(points (B, N, 3), cam (B, 3)) -> (B, N, 2)`; see `project_weak_perspective`."""
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tfhybrid import losses, preprocess
 from tfhybrid.config import LossConfig, ModelConfig
-from tfhybrid.layers import SMPL, gather_dense_keypoints, project_weak_perspective
+from tfhybrid.layers import SMPL, project_weak_perspective
 from tfhybrid.models.encoders import build_encoder
 
 # The regressed vector: camera [s, tx, ty], then SMPL's axis-angle pose, then its shape.
@@ -32,6 +32,16 @@ def default_mean_params(mean_pose=None, mean_shape=None):
     pose[:3] = (np.pi, 0.0, 0.0)
     shape = np.zeros(10) if mean_shape is None else np.asarray(mean_shape, np.float64)
     return np.concatenate([[0.9, 0.0, 0.0], pose, shape]).astype(np.float32)
+
+
+def body_outputs(smpl, params):
+    """The body of (B, 85) parameters and its projections (see `HybridModel.call` for the keys)."""
+    cam, pose, betas = split_params(params)
+    body = smpl(betas, pose)
+    out = {"params": params, "cam": cam, "pose": pose, "betas": betas, **body}
+    out["vertices2d"] = project_weak_perspective(body["vertices"], cam)
+    out["keypoints2d"] = project_weak_perspective(body["joints_cocoplus"], cam)
+    return out
 
 
 class HybridModel(keras.Model):
@@ -79,30 +89,11 @@ class HybridModel(keras.Model):
 
     def outputs_from_params(self, params):
         """The body, its projections and the split parameters for (B, 85) parameters."""
-        cam, pose, betas = split_params(params)
-        body = self.smpl(betas, pose)
-        out = {"params": params, "cam": cam, "pose": pose, "betas": betas, **body}
-        out["vertices2d"] = project_weak_perspective(body["vertices"], cam)
-        out["keypoints2d"] = project_weak_perspective(body["joints_cocoplus"], cam)
-        return out
+        return body_outputs(self.smpl, params)
 
     def per_example_losses(self, batch, outputs):
         """Weighted per-example loss terms, each (B,)."""
-        w = self.loss_config
-        dense_pred = gather_dense_keypoints(outputs["vertices2d"], batch["dense_vertex_ids"],
-                                            batch["dense_barycentric"])
-        terms = {
-            "keypoints": w.kp_weight * losses.keypoint_loss(outputs["keypoints2d"], batch["keypoints2d"],
-                                                            batch["has_2d"]),
-            "dense": w.applied_dense_weight * losses.dense_loss(dense_pred, batch["dense_xy"], batch["dense_mask"],
-                                                                batch["has_dense"]),
-            "smpl": w.smpl_weight * losses.smpl_loss(outputs["rotations"], outputs["betas"], batch["smpl_pose"],
-                                                     batch["smpl_betas"], batch["has_smpl"], w.smpl_terms),
-        }
-        if "joints_h36m" in outputs:
-            terms["joints3d"] = w.joints3d_weight * losses.joints3d_loss(outputs["joints_h36m"], batch["joints3d"],
-                                                                         batch["has_3d"])
-        return terms
+        return losses.weighted_terms(outputs, batch, self.loss_config)
 
     def replica_step(self, batch):
         """One optimisation step on this replica's part of a global batch.

@@ -61,6 +61,11 @@ class Benchmark:
         if not self.synthetic and not body_model:
             raise BenchmarkError("--records_dir needs --body_model (the SMPL model the records were converted with)")
 
+    def train_glob(self, variant, dataset):
+        """The glob of one training set of a record variant."""
+        parse_variant(variant)
+        return self._glob(variant, dataset, TRAIN_SPLITS[dataset])
+
     def train_sources(self, variant):
         """['weight:glob', ...] of a variant's training sets, weighted by the profile's mixture."""
         parse_variant(variant)
@@ -77,12 +82,14 @@ class Benchmark:
     def _glob(self, variant, name, split):
         return os.path.join(self.records, variant, f"{name}-{split}-*.tfrecord")
 
-    def prepare(self, variants, log=print):
-        """Makes sure the world, the evaluation sets and the given variants exist."""
+    def prepare(self, variants, log=print, datasets=None):
+        """Makes sure the world, the evaluation sets and the given variants exist (of the mixture's
+        training sets, or only of `datasets`)."""
         wanted = [("eval", name, split) for name, split in EVAL_SETS.values()]
         for variant in variants:
             parse_variant(variant)
-            wanted += [(variant, name, TRAIN_SPLITS[name]) for name, _ in self.profile.mixture]
+            wanted += [(variant, name, TRAIN_SPLITS[name]) for name, _ in self.profile.mixture
+                       if datasets is None or name in datasets]
         if not self.synthetic:
             missing = [self._glob(*item) for item in wanted if not glob.glob(self._glob(*item))]
             if missing:

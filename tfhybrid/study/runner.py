@@ -24,6 +24,9 @@ from tfhybrid.config import ConfigError, RunConfig
 from tfhybrid.fileio import write_bytes
 from tfhybrid.study import experiments
 
+PRETRAIN_SEED = 0                 # one pre-training per input kind, shared by every seed's runs
+VALIDATION_SET = "up-3d-val"      # the evaluation set of the learning curves
+
 
 @dataclasses.dataclass
 class Run:
@@ -92,9 +95,20 @@ def cell_selected(experiment, cell, only_input=None, only_cells=()):
     return not only_cells or bool(names & set(only_cells))
 
 
+def run_runtime(profile, benchmark):
+    """The runtime flags of a profile's runs: its own, and the validation set of its learning curves."""
+    runtime = dict(profile.runtime)
+    if runtime.get("validate_every"):
+        runtime["validation_data"] = benchmark.eval_sets()[VALIDATION_SET]
+    return runtime
+
+
 def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only_cells=()):
-    """The runs of the experiments' cells (optionally filtered, see `cell_selected`) for each seed, in order."""
+    """The runs of the experiments' cells (optionally filtered, see `cell_selected`) for each seed, in
+    order. A profile with pre-training pre-trains each input kind once (seed 0); every run of that
+    input, whatever its seed, starts from it."""
     pretraining, runs = {}, {}
+    runtime = run_runtime(profile, benchmark)
     for experiment in experiments:
         for cell in experiment.cells:
             if not cell_selected(experiment, cell, only_input, only_cells):
@@ -103,15 +117,15 @@ def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only
                 flags = run_flags(profile, benchmark, cell, seed)
                 needs = []
                 if profile.pretrain_steps:
-                    pretrain = pretrain_flags(profile, benchmark, cell.input, seed)
-                    first = f"{config_hash(pretrain)}-s{seed}"
-                    pretraining.setdefault(first, Run(first, os.path.join(runs_dir, first), pretrain, seed, [],
-                                                      runtime=profile.runtime))
+                    pretrain = pretrain_flags(profile, benchmark, cell.input, PRETRAIN_SEED)
+                    first = f"{config_hash(pretrain)}-s{PRETRAIN_SEED}"
+                    pretraining.setdefault(first, Run(first, os.path.join(runs_dir, first), pretrain, PRETRAIN_SEED,
+                                                      [], runtime=runtime))
                     flags["init_from"] = os.path.join(pretraining[first].folder, "model")
                     needs = [first]
                 key = f"{cell_config_hash(profile, benchmark, cell)}-s{seed}"
                 if key not in runs:
-                    runs[key] = Run(key, os.path.join(runs_dir, key), flags, seed, [], needs, profile.runtime)
+                    runs[key] = Run(key, os.path.join(runs_dir, key), flags, seed, [], needs, runtime)
                 runs[key].cells.append((experiment.name, cell))
     return list(pretraining.values()) + list(runs.values())
 

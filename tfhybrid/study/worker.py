@@ -45,6 +45,7 @@ def run(config, model_dir, runtime, eval_sets, result_path, baseline_path=None, 
         baseline = evaluate_sets(model, eval_sets, eval_batch_size, mean_only=True)
         write_bytes(baseline_path, json.dumps(baseline, indent=1).encode())
     result = {"flags": config.to_flat(), "checkpoint": checkpoint, "metrics": metrics,
+              "curve": train.read_validation_curve(model_dir),
               "train_seconds": round(trained - start, 1), "eval_seconds": round(time.time() - trained, 1)}
     write_bytes(result_path, json.dumps(result, indent=1).encode())
     print(f"wrote {result_path}")
