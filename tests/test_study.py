@@ -141,6 +141,29 @@ def test_tables_seeds_and_plots(tmp_path):
             assert image.size[0] > 300 and np.asarray(image).std() > 0
 
 
+def test_decision_rule_on_hand_cases():
+    lower = {"kind": "lower"}
+    assert report.pooled_std((100.0, 3.0, 3), (110.0, 4.0, 3)) == pytest.approx(np.sqrt((2 * 9 + 2 * 16) / 4))
+    assert report.verdict(lower, (100.0, 2.0, 3), (110.0, 2.0, 3)) == "reproduced"          # -10 < -4
+    assert report.verdict(lower, (100.0, 6.0, 3), (110.0, 6.0, 3)) == "inconclusive"        # -10 within 12
+    assert report.verdict(lower, (110.0, 2.0, 3), (100.0, 2.0, 3)) == "contradicted"
+    assert report.verdict(lower, (100.0, 0.0, 1), (150.0, 0.0, 1)).startswith("inconclusive (fewer than 2")
+    about = {"kind": "about", "margin": 0.05}                                             # margin 5 mm at B = 100
+    assert report.verdict(about, (102.0, 1.0, 3), (100.0, 1.0, 3)) == "reproduced"          # 2 + 2 <= 5
+    assert report.verdict(about, (97.0, 2.0, 3), (100.0, 2.0, 3)) == "inconclusive"         # 3 + 4 > 5 >= 3 - 4
+    assert report.verdict(about, (90.0, 1.0, 3), (100.0, 1.0, 3)) == "contradicted"         # 10 - 2 > 5
+    at_most = {"kind": "at_most", "margin": 0.05}
+    assert report.verdict(at_most, (90.0, 1.0, 3), (100.0, 1.0, 3)) == "reproduced"         # better is fine
+    assert report.verdict(at_most, (110.0, 1.0, 3), (100.0, 1.0, 3)) == "contradicted"
+
+
+def test_every_claim_names_cells_that_exist():
+    cells = {(e.name, c.row, c.column) for e in experiments.EXPERIMENTS.values() for c in e.cells}
+    for claim in paper.CLAIMS:
+        assert tuple(claim["a"]) in cells and tuple(claim["b"]) in cells, claim["claim"]
+        assert claim["kind"] in ("lower", "at_most", "about") and ("margin" in claim) == (claim["kind"] != "lower")
+
+
 def test_docs_block_is_replaced_and_text_kept(tmp_path):
     path = str(tmp_path / "results.md")
     report.update_docs(path, "first\n")

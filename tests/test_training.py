@@ -261,14 +261,17 @@ def test_nan_loss_stops_the_run(tiny_records, tmp_path):
 
 def test_every_config_parses():
     training = ("import glob; from absl import flags; from tfhybrid import flags as f; f.define_training_flags(); "
-                "paths = [p for p in glob.glob('configs/**/*.flags', recursive=True) if '/study_' not in p]; "
+                "paths = [p for p in glob.glob('configs/**/*.flags', recursive=True) if '/study_' not in p and "
+                "'oracle' not in p]; "
                 "[flags.FLAGS(['x', '--flagfile=' + p]) for p in paths]; print(len(paths))")
     study = ("import glob, importlib; from absl import flags; importlib.import_module('tfhybrid.study.__main__'); "
              "paths = glob.glob('configs/study_*.flags'); [flags.FLAGS(['x', '--flagfile=' + p]) for p in paths]; "
              "print(len(paths))")
+    oracle = ("from absl import flags; from tfhybrid.study import oracle; oracle.define_flags(); "
+              "flags.FLAGS(['x', '--flagfile=configs/oracle.flags']); print(1)")
     counts = []
-    for code in (training, study):
+    for code in (training, study, oracle):
         result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
         counts.append(int(result.stdout.strip().splitlines()[-1]))
-    assert counts[0] >= 28 and counts[1] == 7
+    assert counts[0] >= 28 and counts[1] == 7 and counts[2] == 1

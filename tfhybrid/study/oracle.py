@@ -1,6 +1,6 @@
 """The oracle: what each kind of annotation can teach, without a network.
 
-    python -m tfhybrid.study.oracle --flagfile=configs/study_oracle.flags [--profile=cpu]
+    python -m tfhybrid.study.oracle --flagfile=configs/oracle.flags [--profile=cpu]
 
 For the same people (the first `--people` of the UP-3D-like training split, the same in every
 record variant), SMPL is fitted per sample, from the mean parameters, to each arm's supervision
@@ -210,10 +210,10 @@ def main(argv):
     print(text + f"\n{len(arms)} arm(s) in {result['seconds'] / 60:.1f} min; {out}/oracle.json")
 
 
-if __name__ == "__main__":
-    from tfhybrid.study import profiles as _profiles
+def define_flags():
+    from tfhybrid.study import profiles
 
-    flags.DEFINE_enum("profile", "cpu", list(_profiles.PROFILES), "The benchmark of this study profile.")
+    flags.DEFINE_enum("profile", "cpu", list(profiles.PROFILES), "The benchmark of this study profile.")
     flags.DEFINE_string("out", None, "Study folder (default out/study/<profile>).")
     flags.DEFINE_string("records_dir", None, "Converted real data in the benchmark's layout.")
     flags.DEFINE_string("body_model", None, "Body model of --records_dir.")
@@ -224,4 +224,8 @@ if __name__ == "__main__":
     flags.DEFINE_list("arms", [], f"Only these arms (default all): {', '.join(a.name for a in ARMS)}.")
     flags.DEFINE_string("archive", None, "Also write oracle.json into this folder (docs/results/<profile>).")
     flags.DEFINE_string("docs", None, "Rewrite the oracle block of this markdown file (docs/results.md).")
+
+
+if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -156,6 +156,52 @@ def findings(agg):
     return out
 
 
+SIGNIFICANCE = 2.0        # the rule of docs/results.md: differences beyond 2 pooled standard deviations
+
+
+def pooled_std(a, b):
+    """The pooled standard deviation of two cells' (mean, std, n), or None without two seeds each."""
+    (_, sa, na), (_, sb, nb) = a, b
+    if na < 2 or nb < 2:
+        return None
+    return math.sqrt(((na - 1) * sa ** 2 + (nb - 1) * sb ** 2) / (na + nb - 2))
+
+
+def verdict(claim, a, b):
+    """'reproduced', 'contradicted' or 'inconclusive' for a claim (see `paper.CLAIMS`) given its two
+    cells' (mean, std, n), under the rule: with d = A - B and s the pooled standard deviation,
+      * lower: reproduced if d < -2s, contradicted if d > +2s;
+      * at_most (margin m, relative to B): reproduced if d + 2s <= m B, contradicted if d - 2s > m B;
+      * about (margin m): reproduced if |d| + 2s <= m B, contradicted if |d| - 2s > m B;
+    otherwise (and with fewer than two seeds per cell) inconclusive."""
+    spread = pooled_std(a, b)
+    if spread is None:
+        return "inconclusive (fewer than 2 seeds)"
+    d, band, margin = a[0] - b[0], SIGNIFICANCE * spread, claim.get("margin", 0.0) * b[0]
+    if claim["kind"] == "lower":
+        return "reproduced" if d < -band else "contradicted" if d > band else "inconclusive"
+    size = abs(d) if claim["kind"] == "about" else d
+    return "reproduced" if size + band <= margin else "contradicted" if size - band > margin else "inconclusive"
+
+
+def claims_markdown(agg):
+    """One row per paper claim: the paper's effect, ours (relative change, difference ± pooled
+    standard deviation, seeds) and the verdict."""
+    lines = ["| claim | paper | ours: A vs B | difference (mm) ± pooled std | seeds | verdict |",
+             "|---|---|---|---|---|---|"]
+    for claim in paper.CLAIMS:
+        metric = claim.get("metric", "PVE")
+        a, b = (agg.get(tuple(claim[k]), {}).get(metric) for k in ("a", "b"))
+        if a is None or b is None:
+            lines.append(f"| {claim['claim']} | {claim['paper']} | not run yet | | | |")
+            continue
+        spread = pooled_std(a, b)
+        lines.append(f"| {claim['claim']} | {claim['paper']} | {_fmt(_change(a[0], b[0]))} ({metric} {a[0]:.1f} vs "
+                     f"{b[0]:.1f}) | {a[0] - b[0]:+.1f}" + ("" if spread is None else f" ± {spread:.1f}") +
+                     f" | {a[2]}, {b[2]} | {verdict(claim, a, b)} |")
+    return "\n".join(lines)
+
+
 def plots(experiments, agg, baseline, folder):
     """Writes table3.png and one PNG per curve experiment; returns {experiment: file name}."""
     import matplotlib
@@ -230,6 +276,7 @@ def markdown(experiments, agg, baseline, images, image_prefix, profile_name):
     if test:
         lines.append(f"Mean-parameter model (every prediction the mean pose and shape): PVE {test['PVE']:.1f}, "
                      f"MPJPE {test['MPJPE']:.1f}, PVE-T {test['PVE-T']:.1f}.")
+    lines += ["", "### The paper's claims under the decision rule (docs/results.md)", "", claims_markdown(agg)]
     for experiment in experiments:
         lines += ["", f"### {experiment.title}", "", f"({_seeds(agg, experiment)})", ""]
         lines.append(table_markdown(experiment, agg) if experiment.kind == "table" else curve_markdown(experiment, agg))
@@ -244,7 +291,7 @@ def markdown(experiments, agg, baseline, images, image_prefix, profile_name):
 
 def write_report(out_dir, experiments, profile, benchmark, runs_dir, docs=None):
     """results.csv, results.md and plots/ under out_dir; with `docs`, also the generated part of that
-    markdown file (its images under docs/images/study/). Returns the entries found."""
+    markdown file (its images under docs/images/study/<profile>/). Returns the entries found."""
     entries = collect(experiments, profile, benchmark, runs_dir)
     write_csv(entries, os.path.join(out_dir, "results.csv"))
     agg = aggregate(entries)
@@ -257,9 +304,9 @@ def write_report(out_dir, experiments, profile, benchmark, runs_dir, docs=None):
     text = markdown(experiments, agg, baseline, images, "plots/", profile.name)
     write_bytes(os.path.join(out_dir, "results.md"), ("# Study results\n\n" + text).encode())
     if docs:
-        image_dir = os.path.join(os.path.dirname(docs), "images", "study")
+        image_dir = os.path.join(os.path.dirname(docs), "images", "study", profile.name)
         plots(experiments, agg, baseline, image_dir)
-        update_docs(docs, markdown(experiments, agg, baseline, images, "images/study/", profile.name))
+        update_docs(docs, markdown(experiments, agg, baseline, images, f"images/study/{profile.name}/", profile.name))
     return entries
 
 

@@ -132,6 +132,7 @@ def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only
 
 _ARCHIVED_RUN = re.compile(r"[0-9a-f]{12}-s\d+\.json")
 BASELINE = "baseline.json"
+ORACLE = "oracle.json"            # the oracle's table (tfhybrid.study.oracle), kept beside the runs
 
 
 def _read_json(path, what, key):
@@ -171,9 +172,11 @@ def import_archive(archive, runs_dir, baseline_path):
             if not os.path.exists(baseline_path):
                 _copy_json(path, baseline_path, "a baseline", "up-3d-test")
             continue
+        if name == ORACLE:
+            continue
         if not _ARCHIVED_RUN.fullmatch(name):
             raise ValueError(f"{path}: unexpected file in the run archive "
-                             f"(expected <12 hex digits>-s<seed>.json or {BASELINE})")
+                             f"(expected <12 hex digits>-s<seed>.json, {BASELINE} or {ORACLE})")
         try:
             key = archived_key(_read_json(path, "a run result", "metrics"), name[:-len(".json")])
         except ConfigError as error:
