@@ -106,6 +106,12 @@ def test_device_slots():
     assert runner.device_slots(MICRO, 1) == [{}]
     assert [s["CUDA_VISIBLE_DEVICES"] for s in runner.device_slots(MICRO, 3)] == ["0", "1", "2"]
     assert runner.device_slots(profiles.get("paper"), 4) == [{}]             # paper runs mirror over all GPUs
+    # Two 1-thread runs side by side train 1.3x faster than one 2-thread run on 2 cores (docs/results.md).
+    assert runner.device_slots(profiles.get("cpu"), 0, cpu_count=2) == [{"--threads": "1"}, {"--threads": "1"}]
+    assert runner.device_slots(profiles.get("cpu"), 0, cpu_count=16) == [{"--threads": "8"}] * 2
+    assert runner.device_slots(profiles.get("cpu"), 0, cpu_count=1) == [{}]
+    assert len(runner.device_slots(profiles.get("cpu"), 2)) == 2 and "CUDA_VISIBLE_DEVICES" in runner.device_slots(
+        profiles.get("cpu"), 2)[0]
 
 
 def test_tables_seeds_and_plots(tmp_path):

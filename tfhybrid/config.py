@@ -235,6 +235,7 @@ class RuntimeOptions:
     allow_flag_changes: bool = False
     skip_corrupt: bool = False
     jit_compile: bool = False
+    threads: int = 0                  # CPU threads of TensorFlow's ops and of the input pipeline (0: all cores)
     validation_data: str = None       # comma-separated globs evaluated every `validate_every` steps
     validate_every: int = 0           # 0: no validation during training
 

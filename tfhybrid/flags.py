@@ -84,6 +84,8 @@ def define_training_flags():
     flags.DEFINE_bool("skip_corrupt", False, "Skip (and count) corrupt records instead of stopping.")
     flags.DEFINE_bool("jit_compile", False, "Compile the whole training step with XLA: pays off on GPUs, slower for "
                       "CPU convolutions.")
+    flags.DEFINE_integer("threads", 0, "CPU threads of TensorFlow's ops and of the input pipeline (0: TensorFlow's "
+                         "default, every core); several runs side by side on one CPU share it better with fewer each.")
     flags.DEFINE_string("validation_data", None, "Validation shards (comma-separated globs), evaluated every "
                         "--validate_every steps: the learning curve in model_dir/validation.json and TensorBoard.")
     flags.DEFINE_integer("validate_every", 0, "Evaluate on --validation_data every N steps (0: never).")

@@ -68,18 +68,24 @@ def parse_sources(specs):
     return sources
 
 
+ARCHITECTURE_FIELDS = ("input", "main_depth", "aux_depth", "input_size", "resnet_layout")
+
+
 def check_resumed_config(model_dir, current, allow_changes):
-    """Compares `current` with the configuration `model_dir` was trained with, if any."""
+    """Compares `current` with the configuration `model_dir` was trained with, if any; another
+    architecture is refused even with `allow_changes` (its checkpoint cannot be restored)."""
     if not os.path.exists(config_lib.flags_path(model_dir)):
         return
     changed = config_lib.config_differences(config_lib.load_run_config(model_dir), current)
+    architecture = {k: v for k, v in changed.items() if k in ARCHITECTURE_FIELDS}
+    if architecture:
+        lines = "\n".join(f"  --{k}: saved {old!r}, now {new!r}" for k, (old, new) in architecture.items())
+        raise ConfigError(f"{model_dir} holds another architecture; its checkpoints cannot be resumed:\n{lines}\n"
+                          "Use another --model_dir (or --init_from for the weights of the same architecture).")
     if changed and not allow_changes:
         lines = "\n".join(f"  --{k}: saved {old!r}, now {new!r}" for k, (old, new) in changed.items())
         raise ConfigError(f"{model_dir} was trained with other flags:\n{lines}\n"
                           "Use another --model_dir, or --allow_flag_changes to resume anyway.")
-
-
-ARCHITECTURE_FIELDS = ("input", "main_depth", "aux_depth", "input_size", "resnet_layout")
 
 
 def initialise_from(model_dir, model, config):
@@ -107,15 +113,21 @@ def make_optimizer(optim, model):
     return optimizer, schedule
 
 
-def make_training_data(config, step, global_batch_size, skip_corrupt):
+def make_training_data(config, step, global_batch_size, skip_corrupt, threads=0):
     """The training dataset from `config.data`, positioned after `step` batches, and the
     `CorruptRecords` that counts skipped records."""
+    import tensorflow as tf
+
     from tfhybrid.data.pipeline import CorruptRecords, make_dataset
 
     corrupt = CorruptRecords()
     dataset = make_dataset(parse_sources(config.data.train_data), global_batch_size, training=True,
                            study=config.data, seed=config.seed, skip_corrupt=skip_corrupt, corrupt=corrupt,
                            skip_batches=step, input_size=config.model.input_size)
+    if threads:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
+        dataset = dataset.with_options(options)
     return dataset, corrupt
 
 
@@ -152,6 +164,10 @@ def train(config, model_dir, runtime=RuntimeOptions(), strategy=None):
 
     if not model_dir:
         raise ConfigError("a model directory is required")
+    if runtime.threads:
+        # Must precede TensorFlow's first op in this process.
+        tf.config.threading.set_intra_op_parallelism_threads(runtime.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(runtime.threads)
     if not config.body_model:
         raise ConfigError("the run configuration names no body_model")
     parse_sources(config.data.train_data)
@@ -176,7 +192,7 @@ def train(config, model_dir, runtime=RuntimeOptions(), strategy=None):
     if start_step >= config.optim.steps:
         print(f"{model_dir} already trained for {start_step} steps")
         return manager.latest_checkpoint
-    dataset, corrupt = make_training_data(config, start_step, global_batch, runtime.skip_corrupt)
+    dataset, corrupt = make_training_data(config, start_step, global_batch, runtime.skip_corrupt, runtime.threads)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
     @tf.function(jit_compile=runtime.jit_compile or None)

@@ -19,6 +19,7 @@ class Profile:
     parallel_runs_per_gpu: bool   # one run per GPU (small models) or each run mirrored over all GPUs
     pretrain_steps: int = 0       # steps of studio pre-training (3D + 2D on h36m) that start every run
     runtime: dict = dataclasses.field(default_factory=dict)   # RuntimeOptions flags (not part of a run's identity)
+    cpu_slots: int = 1            # runs side by side on a machine without GPUs (each with its share of the cores)
 
 
 # DCT's Table-3 recipes: UP-3D and Human3.6M, half of each batch; COCO-like data serves DKD evaluation.
@@ -39,7 +40,7 @@ PROFILES = {
                    parallel_runs_per_gpu=True, pretrain_steps=2000,
                    train={"main_depth": 18, "aux_depth": 18, "input_size": 64, "batch_size": 32, "steps": 6000,
                           "steps_per_epoch": 250, "learning_rate": 3e-4, "precision": "mixed_bfloat16"},
-                   runtime={"checkpoint_every": 500, "log_every": 100, "validate_every": 500}),
+                   runtime={"checkpoint_every": 500, "log_every": 100, "validate_every": 500}, cpu_slots=2),
     "paper": Profile("paper", world_num=8000, world_size=320, crop_size=224,
                      mixture=_MIXTURE, parallel_runs_per_gpu=False,
                      pretrain_steps=10000,

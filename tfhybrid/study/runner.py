@@ -240,24 +240,31 @@ def visible_gpus():
     return len(tf.config.list_physical_devices("GPU"))
 
 
-def device_slots(profile, gpu_count):
-    """Environment overrides of the concurrent run slots: one run per GPU for small models,
-    else a single slot whose runs mirror over all GPUs (train's --strategy=auto)."""
+def device_slots(profile, gpu_count, cpu_count=None):
+    """The concurrent run slots, each a dict of environment overrides and worker flags ('--threads'):
+    one run per GPU for small models, a single slot whose runs mirror over all GPUs otherwise, and
+    without a GPU `profile.cpu_slots` runs side by side, sharing the cores."""
     if gpu_count > 1 and profile.parallel_runs_per_gpu:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         ids = visible.split(",") if visible else [str(i) for i in range(gpu_count)]
         return [{"CUDA_VISIBLE_DEVICES": ids[i]} for i in range(gpu_count)]
+    cores = cpu_count or os.cpu_count() or 1
+    if gpu_count == 0 and profile.cpu_slots > 1 and cores >= profile.cpu_slots:
+        return [{"--threads": str(cores // profile.cpu_slots)} for _ in range(profile.cpu_slots)]
     return [{}]
 
 
-def launch(run, eval_sets, baseline_path, env_overrides):
-    """Runs the worker for `run`; returns its exit code (output goes to run/log.txt)."""
+def launch(run, eval_sets, baseline_path, slot):
+    """Runs the worker for `run` in a slot (see `device_slots`); returns its exit code (output goes
+    to run/log.txt)."""
     os.makedirs(run.folder, exist_ok=True)
     flagfile = os.path.join(run.folder, "run.flags")
     write_bytes(flagfile, flagfile_text(run.flags, os.path.join(run.folder, "model"), run.runtime).encode())
     command = [sys.executable, "-m", "tfhybrid.study.worker", f"--flagfile={flagfile}",
                f"--result={run.result_path}", f"--baseline={baseline_path}"]
     command += [f"--eval_set={name}:{pattern}" for name, pattern in eval_sets.items()]
+    command += [f"{k}={v}" for k, v in slot.items() if k.startswith("--")]
+    env_overrides = {k: v for k, v in slot.items() if not k.startswith("--")}
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **env_overrides}
     if "CUDA_VISIBLE_DEVICES" in env_overrides:
         command.append("--strategy=default")
