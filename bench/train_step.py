@@ -1,6 +1,7 @@
 """Training-step speed at 224x224: the full HybridModel step (encoder, SMPL, projections, every
 loss) for ResNet-50, ResNet-18 and the two-branch ResNet-50 + ResNet-18, next to a bare Keras
-ResNet-50 classification step measured in the same run.
+ResNet-50 classification step measured in the same run; then the study's `cpu` profile step
+(ResNet-18 at 64x64, batch 32) in float32 and in mixed_bfloat16.
 
     python bench/train_step.py [--batch 16] [--steps 6]
 
@@ -53,6 +54,15 @@ def median_step_seconds(step, steps):
     return float(np.median(times))
 
 
+def hybrid_step_seconds(body, options, tensors, batch, steps):
+    model = HybridModel(body, options, global_batch_size=batch)
+    model(tensors)
+    model.optimizer = keras.optimizers.Adam(1e-4)
+    model.optimizer.build(model.trainable_variables)
+    step = tf.function(model.replica_step)
+    return median_step_seconds(lambda: [v.numpy() for v in step(tensors).values()], steps)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
@@ -73,17 +83,20 @@ def main():
     for label, options in (("tfhybrid ResNet-50 (image)", ModelConfig("image", 50, 18, args.size)),
                            ("tfhybrid ResNet-18 (image)", ModelConfig("image", 18, 18, args.size)),
                            ("tfhybrid ResNet-50 + ResNet-18 (image + IUV)", ModelConfig("image+iuv", 50, 18, args.size))):
-        model = HybridModel(body, options, global_batch_size=args.batch)
-        model(tensors)
-        model.optimizer = keras.optimizers.Adam(1e-4)
-        model.optimizer.build(model.trainable_variables)
-        step = tf.function(model.replica_step)
-        rows.append((label, median_step_seconds(lambda: [v.numpy() for v in step(tensors).values()], args.steps)))
+        rows.append((label, hybrid_step_seconds(body, options, tensors, args.batch, args.steps)))
     print(f"batch {args.batch}, {args.size}x{args.size}, {os.cpu_count()} CPU cores, TF {tf.__version__}")
     print("| step | ms/step | images/s | vs bare ResNet-50 |")
     print("|---|---|---|---|")
     for label, seconds in rows:
         print(f"| {label} | {1000 * seconds:.0f} | {args.batch / seconds:.1f} | {seconds / bare:.2f}x |")
+    small = {k: tf.constant(v) for k, v in random_batch(rng, 32, 64, body.num_vertices).items()}
+    study = [(precision, hybrid_step_seconds(body, ModelConfig("image", 18, 18, 64, precision=precision), small, 32,
+                                             args.steps * 3)) for precision in ("float32", "mixed_bfloat16")]
+    print("\nThe study's cpu profile step (ResNet-18, 64x64, batch 32):")
+    print("| precision | ms/step | vs float32 |")
+    print("|---|---|---|")
+    for precision, seconds in study:
+        print(f"| {precision} | {1000 * seconds:.0f} | {seconds / study[0][1]:.2f}x |")
 
 
 if __name__ == "__main__":

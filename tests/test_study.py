@@ -28,8 +28,9 @@ def _fake_result(run, pve):
     os.makedirs(os.path.join(run.folder, "model"), exist_ok=True)
     metrics = {"up-3d-test": {"PVE": pve, "MPJPE": pve - 10, "PVE-T": 30.0, "PA-MPJPE": pve / 2},
                "up-3d-val": {"PVE": pve + 1, "MPJPE": pve - 9}, "coco-minival": {"DKD": 5.0}}
+    curve = [{"step": step, "metrics": {"up-3d": {"PVE": pve + 1 + 400.0 / step}}} for step in (100, 200, 300, 400)]
     with open(run.result_path, "w") as f:
-        json.dump({"flags": run.flags, "metrics": metrics, "train_seconds": 1.0}, f)
+        json.dump({"flags": run.flags, "metrics": metrics, "curve": curve, "train_seconds": 1.0}, f)
 
 
 def test_equal_trainings_share_one_run(tmp_path):
@@ -142,9 +143,20 @@ def test_tables_seeds_and_plots(tmp_path):
     claims = report.findings(agg)
     assert claims["table3"][3].endswith(f"ours {100 * (agg[('table3', 'image', 'dense_2d')]['PVE'][0] - mean) / mean:+.1f}%")
     assert "not run yet" in claims["refine"][0]
-    for name in ("table3", "fig4"):
+    # Last quarter: from 400 / 300 to 400 / 400 over the step-300 value.
+    gain = (400.0 / 300 - 1.0) / (np.mean(expected) + 1 + 400.0 / 300)
+    assert f"| table3 image x 2d | 3 | {100 * gain:.1f}% | yes |" in text
+    for name in ("table3", "fig4", "learning_curves"):
         with Image.open(tmp_path / "plots" / f"{name}.png") as image:
             assert image.size[0] > 300 and np.asarray(image).std() > 0
+
+
+def test_last_quarter_gain():
+    assert report.last_quarter_gain([(500, 200.0), (1000, 180.0), (1500, 150.0), (2000, 147.0)]) == pytest.approx(
+        3.0 / 150.0)
+    assert report.last_quarter_gain([(2000, 150.0)]) is None
+    assert report.validation_curve({"curve": [{"step": 5, "metrics": {"up-3d": {"PVE": 9.0}}}]}) == [(5, 9.0)]
+    assert report.validation_curve({}) == []
 
 
 def test_decision_rule_on_hand_cases():

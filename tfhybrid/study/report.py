@@ -39,8 +39,81 @@ def collect(experiments, profile, benchmark, runs_dir):
                 entries.append({"experiment": experiment.name, "row": cell.row, "column": cell.column,
                                 "seed": int(key.rsplit("-s", 1)[1]), "run": key, "input": cell.input,
                                 "variant": cell.variant, "metrics": result["metrics"],
-                                "train_seconds": result["train_seconds"]})
+                                "curve": validation_curve(result), "train_seconds": result["train_seconds"]})
     return entries
+
+
+def validation_curve(result):
+    """[(step, validation PVE)] of a run's learning curve (empty for runs archived without one)."""
+    return [(point["step"], point["metrics"]["up-3d"]["PVE"]) for point in result.get("curve", [])
+            if "PVE" in point["metrics"].get("up-3d", {})]
+
+
+def last_quarter_gain(curve):
+    """Relative PVE improvement over the last quarter of the steps: (PVE at 3/4 - PVE at the end) /
+    PVE at 3/4, from the last point at or before 3/4 of the steps; None for curves too short."""
+    if len(curve) < 2:
+        return None
+    end_step, end = curve[-1]
+    before = [value for step, value in curve if step <= 0.75 * end_step]
+    return None if not before else (before[-1] - end) / before[-1]
+
+
+CURVE_CELLS = (("image", "3d_dense_2d"), ("image", "2d"), ("iuv", "3d_dense_2d"), ("iuv", "2d"))
+
+
+def curves_markdown(entries, image):
+    """The learning curves' table (last-quarter gain per cell, mean over seeds) and plot."""
+    gains = {}
+    for e in entries:
+        gain = last_quarter_gain(e["curve"])
+        if gain is not None:
+            gains.setdefault((e["experiment"], e["row"], e["column"]), []).append(gain)
+    if not gains:
+        return ""
+    lines = ["### Learning curves", "",
+             "Validation PVE (UP-3D-like val split) during training; the decision rule reads a cell only if its "
+             "last quarter of steps improved PVE by under 3%.", "",
+             "| cell | seeds | PVE gain over the last quarter | converged |", "|---|---|---|---|"]
+    for (experiment, row, column), values in sorted(gains.items()):
+        mean = float(np.mean(values))
+        lines.append(f"| {experiment} {row} x {column} | {len(values)} | {100 * mean:.1f}% | "
+                     f"{'yes' if mean < 0.03 else 'no'} |")
+    if image:
+        lines += ["", f"![Learning curves]({image})"]
+    return "\n".join(lines)
+
+
+def plot_curves(entries, path):
+    """learning_curves.png: validation PVE against steps for `CURVE_CELLS` (one line per seed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    chosen = [e for e in entries if e["experiment"] == "table3" and (e["row"], e["column"]) in CURVE_CELLS
+              and e["curve"]]
+    if not chosen:
+        return False
+    fig, axis = plt.subplots(figsize=(7, 4))
+    colors = dict(zip(CURVE_CELLS, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
+    labelled = set()
+    for e in sorted(chosen, key=lambda e: (e["row"], e["column"], e["seed"])):
+        key = (e["row"], e["column"])
+        steps, values = zip(*e["curve"])
+        axis.plot(steps, values, color=colors[key], alpha=0.8,
+                  label=None if key in labelled else f"{e['row']}, {e['column']}")
+        labelled.add(key)
+    axis.set_xlabel("step")
+    axis.set_ylabel("validation PVE (mm)")
+    axis.legend(fontsize=8)
+    fig.suptitle("Learning curves (Table 3 cells, one line per seed)", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+    return True
 
 
 def write_csv(entries, path):
@@ -266,8 +339,9 @@ def plots(experiments, agg, baseline, folder):
     return written
 
 
-def markdown(experiments, agg, baseline, images, image_prefix, profile_name):
-    """The results as markdown; `images` maps experiments to PNG names under `image_prefix`."""
+def markdown(experiments, agg, baseline, images, image_prefix, profile_name, curves=""):
+    """The results as markdown; `images` maps experiments to PNG names under `image_prefix`;
+    `curves` is the learning curves' section."""
     notes = findings(agg)
     lines = [f"Profile `{profile_name}`. PVE / MPJPE / PVE-T in mm on the UP-3D-like test split "
              "(mean ± standard deviation over seeds where there are several); the paper's numbers on UP-3D in "
@@ -276,6 +350,8 @@ def markdown(experiments, agg, baseline, images, image_prefix, profile_name):
     if test:
         lines.append(f"Mean-parameter model (every prediction the mean pose and shape): PVE {test['PVE']:.1f}, "
                      f"MPJPE {test['MPJPE']:.1f}, PVE-T {test['PVE-T']:.1f}.")
+    if curves:
+        lines += ["", curves]
     lines += ["", "### The paper's claims under the decision rule (docs/results.md)", "", claims_markdown(agg)]
     for experiment in experiments:
         lines += ["", f"### {experiment.title}", "", f"({_seeds(agg, experiment)})", ""]
@@ -301,12 +377,17 @@ def write_report(out_dir, experiments, profile, benchmark, runs_dir, docs=None):
         with open(baseline_path) as f:
             baseline = json.load(f)
     images = plots(experiments, agg, baseline, os.path.join(out_dir, "plots"))
-    text = markdown(experiments, agg, baseline, images, "plots/", profile.name)
+    curve_plot = plot_curves(entries, os.path.join(out_dir, "plots", "learning_curves.png"))
+    text = markdown(experiments, agg, baseline, images, "plots/", profile.name,
+                    curves_markdown(entries, "plots/learning_curves.png" if curve_plot else None))
     write_bytes(os.path.join(out_dir, "results.md"), ("# Study results\n\n" + text).encode())
     if docs:
-        image_dir = os.path.join(os.path.dirname(docs), "images", "study", profile.name)
+        prefix = f"images/study/{profile.name}/"
+        image_dir = os.path.join(os.path.dirname(docs), prefix)
         plots(experiments, agg, baseline, image_dir)
-        update_docs(docs, markdown(experiments, agg, baseline, images, f"images/study/{profile.name}/", profile.name))
+        curve_plot = plot_curves(entries, os.path.join(image_dir, "learning_curves.png"))
+        update_docs(docs, markdown(experiments, agg, baseline, images, prefix, profile.name,
+                                   curves_markdown(entries, prefix + "learning_curves.png" if curve_plot else None)))
     return entries
 
 
