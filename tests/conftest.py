@@ -19,3 +19,11 @@ def toy():
 @pytest.fixture(scope="session")
 def model_files(toy, tmp_path_factory):
     return write_model_files(toy, str(tmp_path_factory.mktemp("world")))
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tmp_path_factory):
+    """(world, records) of a 10-image UP-3D-like world at 32x32, for short training runs."""
+    from training_runs import make_tiny_records
+
+    return make_tiny_records(str(tmp_path_factory.mktemp("tiny")))

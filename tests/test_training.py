@@ -13,10 +13,8 @@ import tensorflow as tf
 from scipy.spatial.transform import Rotation
 
 from tfhybrid import losses, metrics
-from tfhybrid.data.converter import Options
-from tfhybrid.data.sources.up3d import UP3DConverter
 from tfhybrid.layers import SMPL
-from tfhybrid.synthetic.make import make_world
+from training_runs import train_args
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -160,30 +158,11 @@ def test_multi_worker_step_equals_single_device_step(tmp_path):
     assert diff < 1e-2 * float(ref["moved"])
 
 
-@pytest.fixture(scope="module")
-def tiny_records(tmp_path_factory):
-    base = tmp_path_factory.mktemp("tiny")
-    world, out = str(base / "world"), str(base / "records")
-    make_world(world, 10, seed=5, size=96, workers=1, datasets=("up-3d",))
-    UP3DConverter(Options(src=os.path.join(world, "up-3d"), split="trainval", out=out,
-                          body_model=os.path.join(world, "models", "toy_smpl_neutral.npz"),
-                          uv_table=os.path.join(world, "densepose", "UV_Processed.mat"),
-                          iuv_dir=os.path.join(world, "densepose_predictions", "up-3d"), size=32, workers=1)).run()
-    return world, out
-
-
-def _train_args(world, records, model_dir, *extra):
-    return [sys.executable, "-m", "tfhybrid.train", f"--body_model={world}/models/toy_smpl_neutral.npz",
-            f"--train_data=1.0:{records}/up-3d-*.tfrecord", "--main_depth=18", "--input_size=32", "--batch_size=4",
-            "--steps=12", "--steps_per_epoch=4", "--checkpoint_every=3", "--log_every=3", f"--model_dir={model_dir}",
-            *extra]
-
-
 def test_killed_run_resumes_evaluates_and_exports(tiny_records, tmp_path):
     world, records = tiny_records
     model_dir = str(tmp_path / "model")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.Popen(_train_args(world, records, model_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(train_args(world, records, model_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     checkpoints = os.path.join(model_dir, "checkpoints")
     deadline = time.time() + 300
@@ -193,10 +172,10 @@ def test_killed_run_resumes_evaluates_and_exports(tiny_records, tmp_path):
     process.wait()
     first = tf.train.latest_checkpoint(checkpoints)
     assert first is not None and not first.endswith("ckpt-12"), "killed before the end, after a checkpoint"
-    changed = subprocess.run(_train_args(world, records, model_dir, "--learning_rate=0.5"), cwd=ROOT, env=env,
+    changed = subprocess.run(train_args(world, records, model_dir, "--learning_rate=0.5"), cwd=ROOT, env=env,
                              capture_output=True, text=True)
     assert changed.returncode != 0 and "--learning_rate: saved 0.0001, now 0.5" in changed.stderr
-    resumed = subprocess.run(_train_args(world, records, model_dir), cwd=ROOT, env=env, capture_output=True,
+    resumed = subprocess.run(train_args(world, records, model_dir), cwd=ROOT, env=env, capture_output=True,
                              text=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {first}" in resumed.stderr
@@ -235,7 +214,7 @@ def test_init_from_starts_with_the_other_runs_weights(tiny_records, tmp_path):
     first, started, fresh = (str(tmp_path / name) for name in ("first", "started", "fresh"))
 
     def train(model_dir, *extra):
-        done = subprocess.run(_train_args(world, records, model_dir, "--steps=3", *extra), cwd=ROOT, env=env,
+        done = subprocess.run(train_args(world, records, model_dir, "--steps=3", *extra), cwd=ROOT, env=env,
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stderr
@@ -245,14 +224,14 @@ def test_init_from_starts_with_the_other_runs_weights(tiny_records, tmp_path):
     train(fresh, "--learning_rate=0")
     np.testing.assert_array_equal(_final_layer(started), _final_layer(first))     # learning rate 0 keeps them
     assert np.abs(_final_layer(fresh) - _final_layer(first)).max() > 1e-4
-    other = subprocess.run(_train_args(world, records, str(tmp_path / "other"), "--steps=3", f"--init_from={first}",
+    other = subprocess.run(train_args(world, records, str(tmp_path / "other"), "--steps=3", f"--init_from={first}",
                                        "--input=iuv"), cwd=ROOT, env=env, capture_output=True, text=True)
     assert other.returncode != 0 and "is another architecture: --input: 'image' there, 'iuv' here" in other.stderr
 
 
 def test_nan_loss_stops_the_run(tiny_records, tmp_path):
     world, records = tiny_records
-    result = subprocess.run(_train_args(world, records, str(tmp_path / "nan"), "--learning_rate=1e38",
+    result = subprocess.run(train_args(world, records, str(tmp_path / "nan"), "--learning_rate=1e38",
                                         "--checkpoint_every=100"),
                             cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode != 0

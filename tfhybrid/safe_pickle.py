@@ -1,7 +1,9 @@
 """Restricted loader for the legacy (Python 2) pickles of SMPL, UP-3D and 3DPW.
 
 `load_legacy_pickle` is the only way the project reads a pickle. It decodes py2 strings as latin1,
-allows only the numpy, scipy.sparse and chumpy globals that these files contain, and never imports
+allows only the numpy, scipy.sparse and chumpy globals that these files contain (and the two that
+Python 3 and numpy 2 write for plain bytes and arrays: latin1 `_codecs.encode`, numpy's
+`_frombuffer`), and never imports
 chumpy or scipy's legacy module paths: chumpy objects and sparse matrices are unpickled into inert
 stubs that are replaced by plain arrays afterwards. Any other global (``os.system``,
 ``builtins.eval`` ...) raises `UnsafePickleError` before anything is called.
@@ -58,6 +60,23 @@ _BUILTINS = {"object": object, "set": set, "frozenset": frozenset, "complex": co
 _BUILTIN_MODULES = {"__builtin__", "builtins"}
 
 
+def _latin1_encode(text, encoding="utf-8"):
+    """`_codecs.encode` as Python 3 pickles bytes at protocols 0-2 (`encode(text, 'latin1')`), and nothing else."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise UnsafePickleError(f"_codecs.encode called with encoding {encoding!r}; only latin1 text is allowed")
+    return text.encode("latin1")
+
+
+def _frombuffer(buffer, dtype, shape, order):
+    """numpy's protocol-5 array reconstructor (`numpy._core.numeric._frombuffer`): plain data only."""
+    if not isinstance(buffer, (bytes, bytearray, memoryview)) or not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise UnsafePickleError("numpy _frombuffer called with something other than a byte buffer of plain values")
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order).copy()
+
+
+_NUMERIC_MODULES = {"numpy.core.numeric", "numpy._core.numeric"}
+
+
 def _multiarray_global(name):
     import numpy._core.multiarray as multiarray  # the numpy 2 home of the py2-era names
 
@@ -72,6 +91,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
             found = _multiarray_global(name)
             if found is not None:
                 return found
+        elif module in _NUMERIC_MODULES and name == "_frombuffer":
+            return _frombuffer
+        elif module == "_codecs" and name == "encode":
+            return _latin1_encode
         elif module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
         elif module.startswith("numpy") and name == "dtype":

@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+import traceback
 
 from absl import app, flags, logging
 
@@ -286,14 +287,35 @@ def save_checked(manager, model, step):
     manager.save(checkpoint_number=step)
 
 
+def exit_on_failure(job):
+    """Runs `job()`; a failure is printed and the process leaves at once with status 1.
+
+    After a failed op, tf.data's iterators can block forever in their destructors during the
+    interpreter's shutdown (a pipeline thread waits on a queue nobody drains): a failed job must
+    still end, so it skips that shutdown. Usage errors go to absl as usual.
+    """
+    try:
+        return job()
+    except ConfigError as error:
+        raise app.UsageError(str(error)) from None
+    except app.UsageError:
+        raise
+    except (Exception, SystemExit) as error:
+        if isinstance(error, SystemExit):
+            print(error, file=sys.stderr)
+        else:
+            traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+
 def main(argv):
     del argv
     if not FLAGS.model_dir:
         raise app.UsageError("--model_dir is required")
-    try:
-        train(flag_defs.run_config_from_flags(), FLAGS.model_dir, flag_defs.runtime_from_flags())
-    except ConfigError as error:
-        raise app.UsageError(str(error)) from None
+    config, runtime = flag_defs.run_config_from_flags(), flag_defs.runtime_from_flags()
+    exit_on_failure(lambda: train(config, FLAGS.model_dir, runtime))
 
 
 if __name__ == "__main__":

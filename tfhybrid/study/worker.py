@@ -53,9 +53,12 @@ def run(config, model_dir, runtime, eval_sets, result_path, baseline_path=None, 
 
 def main(argv):
     del argv
+    from tfhybrid.train import exit_on_failure
+
     sets = dict(spec.split(":", 1) for spec in FLAGS.eval_set)
-    run(flag_defs.run_config_from_flags(), FLAGS.model_dir, flag_defs.runtime_from_flags(), sets, FLAGS.result,
-        FLAGS.baseline, FLAGS.eval_batch_size)
+    config, runtime = flag_defs.run_config_from_flags(), flag_defs.runtime_from_flags()
+    exit_on_failure(lambda: run(config, FLAGS.model_dir, runtime, sets, FLAGS.result, FLAGS.baseline,
+                                FLAGS.eval_batch_size))
 
 
 if __name__ == "__main__":
