@@ -82,8 +82,16 @@ def test_variables_are_stored_once(models, exported):
 
 def test_bad_inputs_say_what_was_expected(exported):
     loaded = tf.saved_model.load(exported)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format.*JPEG.*PNG"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes item\] \[0\] \[: expected JPEG or PNG"):
         loaded.signatures["serving_default"](image_bytes=tf.constant([b"not an image"]))
+    good = encode_image(_images(1)[0], ".png")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes item\] \[1\] \[: expected JPEG or PNG"):
+        loaded.signatures["serving_default"](image_bytes=tf.constant([good, b"", good]))
+    # A PNG whose header claims 10000 x 10000 pixels is refused before anything is decoded.
+    huge = good[:16] + (10000).to_bytes(4, "big") + (10000).to_bytes(4, "big") + good[24:]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes item\] \[2\] \[: the image is\] \[10000\] "
+                                                             r"\[x\] \[10000\] \[pixels; at most 16777216"):
+        loaded.signatures["serving_default"](image_bytes=tf.constant([good, good, huge]))
     with pytest.raises(tf.errors.InvalidArgumentError, match=rf"image.* must be \(B, {SIZE}, {SIZE}, 3\) float32"):
         loaded.signatures["serve_float"](images=tf.zeros((1, SIZE + 1, SIZE, 3)))
     with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a float tensor but is a int32"):

@@ -74,7 +74,10 @@ def serving_module(model):
 
     def serve_files(**files):
         def decode(name, iuv):
-            return tf.map_fn(lambda item: preprocess.decode_file(item, size, iuv), files[name],
+            # Each item's errors name its input and index, so a bad file in a batch can be found.
+            count = tf.shape(files[name])[0]
+            return tf.map_fn(lambda item: preprocess.decode_file(item[1], size, iuv, where=(f"{name} item", item[0])),
+                             (tf.range(count), files[name]),
                              fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
 
         image = decode("image_bytes", iuv=False) if "image_bytes" in files else None

@@ -19,6 +19,8 @@ _IUV_SCALE = (24.0, 255.0, 255.0)
 # Serving inputs of each branch kind: the float tensor (training layout) and the encoded file it
 # may be built from. Segmentation models read DensePose IUV files and derive the labels from I.
 FLOAT_INPUTS = {"image": "images", "iuv": "iuv", "seg": "seg"}
+# A served file decodes to at most this many pixels (a 300 KB PNG can hold 10^8), checked from its header.
+MAX_DECODED_PIXELS = 4096 * 4096
 BYTES_INPUTS = {"image": "image_bytes", "iuv": "iuv_bytes", "seg": "iuv_bytes"}
 
 
@@ -79,11 +81,33 @@ def branch_tensor(batch, kind, bgr=False):
     return x[..., ::-1] if bgr and kind == "image" else x
 
 
-def decode_file(data, size, iuv):
+def encoded_image_size(data, where=("file",)):
+    """(height, width) int64 of JPEG or PNG bytes, read from the header without decoding; other
+    content fails with a message starting with `where` (strings and tensors, e.g. an item index)."""
+    is_png = tf.equal(tf.strings.substr(data, 0, 8), b"\x89PNG\r\n\x1a\n")
+    is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), b"\xff\xd8\xff")
+    with tf.control_dependencies([tf.debugging.Assert(is_png | is_jpeg, [*where, ": expected JPEG or PNG bytes"])]):
+        is_png = tf.identity(is_png)
+
+    def png_size():
+        header = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8), tf.int64)
+        big_endian = tf.constant([1 << 24, 1 << 16, 1 << 8, 1], tf.int64)
+        return tf.stack([tf.reduce_sum(header[4:] * big_endian), tf.reduce_sum(header[:4] * big_endian)])
+
+    return tf.cond(is_png, png_size, lambda: tf.cast(tf.image.extract_jpeg_shape(data)[:2], tf.int64))
+
+
+def decode_file(data, size, iuv, where=("file",)):
     """One encoded JPEG/PNG (scalar string) -> (size, size, 3) float32 raw values: images resized
-    as `resize_inputs` does (antialiased bilinear), IUV maps (PNG, channels I, U, V) with nearest neighbours."""
-    tf.debugging.assert_greater(tf.strings.length(data), 0, message="expected JPEG or PNG bytes, got an empty string")
-    decoded = tf.io.decode_image(data, channels=3, expand_animations=False)
+    as `resize_inputs` does (antialiased bilinear), IUV maps (PNG, channels I, U, V) with nearest
+    neighbours. Files over `MAX_DECODED_PIXELS` are refused before decoding; error messages start
+    with `where` (strings and tensors, e.g. the input's name and the item's index)."""
+    height_width = encoded_image_size(data, where)
+    pixels = height_width[0] * height_width[1]
+    with tf.control_dependencies([tf.debugging.Assert(pixels <= MAX_DECODED_PIXELS, [
+            *where, ": the image is", height_width[0], "x", height_width[1],
+            f"pixels; at most {MAX_DECODED_PIXELS} pixels are decoded"])]):
+        decoded = tf.io.decode_image(data, channels=3, expand_animations=False)
     if iuv:
         return tf.image.resize(tf.cast(decoded, tf.float32), [size, size], method="nearest")
     return tf.image.resize(tf.cast(decoded, tf.float32), [size, size], antialias=True)
