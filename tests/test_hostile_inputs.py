@@ -1,5 +1,6 @@
 """Hostile, broken or out-of-range inputs: each either works or stops with a clear error naming the
 file, record or field; nothing hangs; no model directory is left worse than before."""
+import dataclasses
 import os
 import pickle
 import subprocess
@@ -104,3 +105,48 @@ def test_only_the_safe_forms_of_the_python3_globals_are_allowed():
         loads_legacy_pickle(pickle.dumps(OtherCodec(), protocol=2))
     with pytest.raises(UnsafePickleError, match="plain values"):
         loads_legacy_pickle(pickle.dumps(ObjectArray(), protocol=2))
+
+
+def test_written_files_are_readable_like_other_tools_outputs(tmp_path):
+    """Item 10: atomic writes go through a private temporary file, but the result gets the usual mode."""
+    from tfhybrid.fileio import write_bytes
+
+    previous = os.umask(0o022)
+    try:
+        write_bytes(str(tmp_path / "out.json"), b"{}")
+        assert os.stat(tmp_path / "out.json").st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        write_bytes(str(tmp_path / "private.json"), b"{}")
+        assert os.stat(tmp_path / "private.json").st_mode & 0o777 == 0o600
+    finally:
+        os.umask(previous)
+
+
+def _up3d_options(world, out, **changes):
+    from tfhybrid.data.converter import Options
+
+    options = Options(src=os.path.join(world, "up-3d"), split="trainval", out=out,
+                      body_model=os.path.join(world, "models", "toy_smpl_neutral.npz"),
+                      uv_table=os.path.join(world, "densepose", "UV_Processed.mat"), size=32, workers=1,
+                      samples_per_shard=4)
+    return dataclasses.replace(options, **changes)
+
+
+def test_converter_reruns_never_mix_conversions(tiny_records, tmp_path):
+    """Item 4: a rerun into the same --out with other options or another shard count stops instead of
+    keeping old shards beside new ones; a killed run's partial files are removed."""
+    from tfhybrid.data.sources.up3d import UP3DConverter
+
+    world, _ = tiny_records
+    out = str(tmp_path / "records")
+    first = UP3DConverter(_up3d_options(world, out)).run()
+    partial = os.path.join(out, ".tmp-up-3d-trainval-00000-of-00003.tfrecord-abc.tfrecord")
+    open(partial, "wb").close()
+    assert UP3DConverter(_up3d_options(world, out)).run()["shards"] == first["shards"]
+    assert not os.path.exists(partial)
+    with pytest.raises(ValueError, match=r"up-3d-trainval-00000-of-0000\d.tfrecord was converted with other options "
+                                         r"\(size 32 there, 64 now\)"):
+        UP3DConverter(_up3d_options(world, out, size=64)).run()
+    with pytest.raises(ValueError, match="belongs to another conversion of up-3d trainval"):
+        UP3DConverter(_up3d_options(world, out, samples_per_shard=2)).run()
+    assert sorted(n for n in os.listdir(out) if n.endswith(".tfrecord")) == first["shards"]

@@ -12,15 +12,29 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _MAT_HEADER = b"MATLAB 5.0 MAT-file, written by tfhybrid"
 
 
+_FILE_MODE = 0o666
+# Temporary files are named after their target, so a writer can remove the partial files that a
+# killed predecessor left for the same targets.
+TEMPORARY_PREFIX = ".tmp-"
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write):
     """Calls `write(tmp_path)` and renames the result onto `path`, so no half-written file remains."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{TEMPORARY_PREFIX}{os.path.basename(path)}-",
+                               suffix=os.path.splitext(path)[1])
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, _FILE_MODE & ~_current_umask())      # mkstemp creates 0600; outputs are for other tools too
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -7,7 +7,9 @@ dense points mapped to body-model vertices (and their mirrored correspondences),
 DensePose IUV input (refined with the keypoints) and dense points sampled from it.
 
 Output: `OUT/<dataset>-<split>-NNNNN-of-MMMMM.tfrecord` plus `OUT/manifest.json`. Shards are
-written atomically by parallel workers; a rerun keeps finished shards.
+written atomically by parallel workers; a rerun keeps the shards finished with the same options,
+removes a killed run's partial files, and refuses shards of another conversion (other options or
+shard count) rather than mixing them.
 """
 import concurrent.futures
 import dataclasses
@@ -289,9 +291,49 @@ class Converter:
                     written += 1
 
         atomic_write(path, write)
-        summary = {"shard": os.path.basename(path), "written": written, "skipped": skipped}
+        summary = {"shard": os.path.basename(path), "written": written, "skipped": skipped,
+                   "options": self.options_record()}
         write_bytes(_summary_path(path), json.dumps(summary).encode())
         return summary
+
+    def options_record(self):
+        """The options that decide the records' content (compared when a conversion is resumed)."""
+        opts = self.options
+        return {"size": opts.size, "margin": opts.margin, "iuv_dir": opts.iuv_dir, "refine_iuv": opts.refine_iuv,
+                "dense_points": opts.dense_points, "uv_noise": opts.uv_noise, "seed": opts.seed,
+                "samples_per_shard": opts.samples_per_shard, "body_model": opts.body_model, "uv_table": opts.uv_table}
+
+    def _finished_shards(self, count):
+        """{k: summary} of this split's shards already converted into OUT with the same options;
+        shards of another conversion (other options, another shard count) stop the run, and the
+        partial files of a killed conversion are removed."""
+        from tfhybrid.fileio import TEMPORARY_PREFIX
+
+        out, prefix = self.options.out, f"{self.name}-{self.options.split}-"
+        for name in os.listdir(out):
+            if name.startswith(f"{TEMPORARY_PREFIX}{prefix}") or name.startswith(f"{TEMPORARY_PREFIX}.{prefix}"):
+                os.remove(os.path.join(out, name))
+        wanted = {os.path.basename(self.shard_path(k, count)): k for k in range(count)}
+        current, finished = self.options_record(), {}
+        for name in sorted(os.listdir(out)):
+            if not (name.startswith(prefix) and name.endswith(".tfrecord")):
+                continue
+            path = os.path.join(out, name)
+            if name not in wanted:
+                raise ValueError(f"{path} belongs to another conversion of {self.name} {self.options.split} (another "
+                                 f"shard count); write into another --out, or remove that conversion's shards")
+            if not os.path.exists(_summary_path(path)):
+                continue                                   # killed between the shard and its summary: redone
+            with open(_summary_path(path)) as f:
+                summary = json.load(f)
+            differ = {k: (summary.get("options", {}).get(k), v) for k, v in current.items()
+                      if summary.get("options", {}).get(k) != v}
+            if differ:
+                lines = ", ".join(f"{k} {old!r} there, {new!r} now" for k, (old, new) in differ.items())
+                raise ValueError(f"{path} was converted with other options ({lines}); write into another --out, "
+                                 "or remove that conversion's shards")
+            finished[wanted[name]] = summary
+        return finished
 
     def run(self):
         """Converts the split; returns the manifest entry."""
@@ -300,14 +342,8 @@ class Converter:
         refs = self.list_samples()
         count = max(1, -(-len(refs) // opts.samples_per_shard))
         chunks = [refs[k * opts.samples_per_shard:(k + 1) * opts.samples_per_shard] for k in range(count)]
-        summaries, todo = {}, []
-        for k in range(count):
-            path = self.shard_path(k, count)
-            if os.path.exists(path) and os.path.exists(_summary_path(path)):
-                with open(_summary_path(path)) as f:
-                    summaries[k] = json.load(f)
-            else:
-                todo.append(k)
+        summaries = self._finished_shards(count)
+        todo = [k for k in range(count) if k not in summaries]
         workers = min(opts.workers or os.cpu_count() or 1, max(len(todo), 1))
         start = time.time()
         if workers == 1:
