@@ -149,3 +149,15 @@ def test_every_archived_study_run_loads():
     for path in runs:
         with open(path) as f:
             RunConfig.from_flat(json.load(f)["flags"], source=path)
+
+
+def test_commands_keep_tensorflows_start_up_messages_out(tmp_path):
+    """A command's output holds its own messages, not TensorFlow's start-up lines (oneDNN notice,
+    CUDA probes); TFHYBRID_TF_LOGS=1 shows them again."""
+    command = [sys.executable, "-m", "tfhybrid.evaluate", f"--model_dir={tmp_path}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TFHYBRID_TF_LOGS")}
+    quiet = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert quiet.returncode != 0 and f"{tmp_path} holds no flags.json" in quiet.stderr
+    assert not [line for line in quiet.stderr.splitlines() if line[:5] in ("I0000", "W0000", "E0000")], quiet.stderr
+    loud = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**env, "TFHYBRID_TF_LOGS": "1"})
+    assert [line for line in loud.stderr.splitlines() if line[:5] in ("I0000", "W0000", "E0000")], loud.stderr

@@ -13,6 +13,7 @@ from absl import app, flags
 
 from tfhybrid import flags as flag_defs
 from tfhybrid import preprocess
+from tfhybrid.config import ConfigError
 
 FLAGS = flags.FLAGS
 
@@ -115,7 +116,10 @@ def main(argv):
     del argv
     from tfhybrid.fileio import write_bytes
 
-    model, checkpoint = restore_model(FLAGS.model_dir)
+    try:
+        model, checkpoint = restore_model(FLAGS.model_dir)
+    except (ConfigError, FileNotFoundError) as error:
+        raise app.UsageError(str(error)) from None
     patterns = FLAGS.data or [p.split(":", 1)[-1] for p in FLAGS.train_data]
     results = {"checkpoint": checkpoint, "data": patterns, "model": evaluate(model, patterns, FLAGS.eval_batch_size)}
     print(f"trained model ({checkpoint}):\n{format_table(results['model'])}")

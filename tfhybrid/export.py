@@ -22,6 +22,7 @@ import numpy as np
 from absl import app, flags
 
 from tfhybrid import checkpoints, preprocess
+from tfhybrid.config import ConfigError
 
 FLAGS = flags.FLAGS
 
@@ -189,7 +190,10 @@ def main(argv):
     from tfhybrid.evaluate import restore_model
     from tfhybrid.fileio import write_bytes
 
-    model, checkpoint = restore_model(FLAGS.model_dir)
+    try:
+        model, checkpoint = restore_model(FLAGS.model_dir)
+    except (ConfigError, FileNotFoundError) as error:
+        raise app.UsageError(str(error)) from None
     export_saved_model(model, FLAGS.out)
     print(f"wrote SavedModel {FLAGS.out} from {checkpoint}")
     variants = [v for v in FLAGS.tflite if v]

@@ -375,6 +375,9 @@ def _summary_path(shard_path):
 
 
 def _write_shard_task(cls, options, k, count, refs):
+    from tfhybrid.tf_startup import quiet_import
+
+    quiet_import()                     # each worker process imports TensorFlow for its TFRecord writer
     return cls(options).write_shard(k, count, refs)
 
 
