@@ -150,3 +150,40 @@ def test_converter_reruns_never_mix_conversions(tiny_records, tmp_path):
     with pytest.raises(ValueError, match="belongs to another conversion of up-3d trainval"):
         UP3DConverter(_up3d_options(world, out, samples_per_shard=2)).run()
     assert sorted(n for n in os.listdir(out) if n.endswith(".tfrecord")) == first["shards"]
+
+
+def test_truncated_images_and_boxes_off_the_image_are_skipped_with_reasons(tiny_records, tmp_path):
+    """Item 4: a truncated JPEG or a box outside the image would become a grey or black crop that
+    still carries labels."""
+    import cv2
+
+    from tfhybrid.data.converter import SkipSample, SourceSample, read_image
+    from tfhybrid.data.sources.up3d import UP3DConverter
+
+    image = np.random.default_rng(0).integers(0, 255, (80, 60, 3), np.uint8)
+    path = tmp_path / "photo.jpg"
+    data = cv2.imencode(".jpg", image)[1].tobytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SkipSample, match="truncated JPEG .*photo.jpg"):
+        read_image(str(path))
+    path.write_bytes(data)
+    assert read_image(str(path)).shape == (80, 60, 3)
+    world, _ = tiny_records
+    converter = UP3DConverter(_up3d_options(world, str(tmp_path / "out")))
+    keypoints = np.zeros((19, 3))
+    for box in ((500.0, 10.0, 40.0, 50.0), (-45.0, 0.0, 50.0, 60.0), (float("nan"), 0.0, 10.0, 10.0)):
+        with pytest.raises(SkipSample, match="lies mostly outside the 60x80 image|degenerate person box"):
+            converter.convert(SourceSample("p", "photo.jpg", image, box, keypoints))
+    assert converter.convert(SourceSample("p", "photo.jpg", image, (10.0, 10.0, 40.0, 60.0), keypoints))["image/size"]
+
+
+def test_h36m_image_names_cannot_leave_the_dataset_folder(tiny_records, tmp_path):
+    from tfhybrid.data.converter import SampleRef, SkipSample
+    from tfhybrid.data.sources.h36m import H36MConverter
+
+    world, _ = tiny_records
+    converter = H36MConverter(dataclasses.replace(_up3d_options(world, str(tmp_path)), split="train"))
+    for name in ("/etc/passwd", "../../secret.jpg", "images/../../x.jpg"):
+        row = {"imgname": name, "center": np.zeros(2), "scale": 1.0, "part": np.zeros((24, 3))}
+        with pytest.raises(SkipSample, match="points outside the dataset folder"):
+            converter.load(SampleRef("h36m-x", {"row": row}))

@@ -87,13 +87,22 @@ class Options:
 
 
 def read_image(path):
-    """(H, W, 3) uint8 RGB, or `SkipSample` naming the file when it is missing or unreadable."""
+    """(H, W, 3) uint8 RGB, or `SkipSample` naming the file when it is missing, unreadable or a
+    truncated JPEG (which OpenCV would decode with its missing part grey)."""
     if not os.path.exists(path):
         raise SkipSample(f"missing image {path}")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    with open(path, "rb") as f:
+        data = f.read()
+    # Entropy-coded JPEG data never holds FF D9 (0xFF bytes are stuffed): without it the file is cut short.
+    if data[:3] == b"\xff\xd8\xff" and data.rfind(b"\xff\xd9") < 0:
+        raise SkipSample(f"truncated JPEG {path} (no end-of-image marker)")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise SkipSample(f"unreadable or truncated image {path}")
+        raise SkipSample(f"unreadable image {path}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+MIN_BOX_INSIDE = 0.25      # of a person box's area that must lie inside the image
 
 
 def sha256(path):
@@ -175,8 +184,12 @@ class Converter:
         if source.joints3d is not None and not np.all(np.isfinite(source.joints3d)):
             raise SkipSample("3D joints contain NaN")
         x, y, w, h = source.bbox
-        if not (w > 1 and h > 1):
+        if not (np.all(np.isfinite(source.bbox)) and w > 1 and h > 1):
             raise SkipSample(f"degenerate person box {source.bbox}")
+        inside = max(0.0, min(x + w, width) - max(x, 0.0)) * max(0.0, min(y + h, height) - max(y, 0.0))
+        if inside < MIN_BOX_INSIDE * w * h:
+            raise SkipSample(f"person box {tuple(round(float(v), 1) for v in source.bbox)} lies mostly outside the "
+                             f"{width}x{height} image")
         box = camera.square_box(np.array([x, y, w, h]), opts.margin)
         matrix = camera.crop_matrix(box, opts.size)
         warp = camera.cv2_warp_matrix(matrix)

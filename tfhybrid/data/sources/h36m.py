@@ -39,6 +39,8 @@ class H36MConverter(Converter):
     def load(self, ref):
         source_id, row = ref.source_id, ref.where["row"]
         imgname = str(row["imgname"])
+        if os.path.isabs(imgname) or os.path.normpath(imgname).split(os.sep)[0] == "..":
+            raise SkipSample(f"imgname {imgname!r} points outside the dataset folder")
         image = read_image(os.path.join(self.options.src, imgname))
         keypoints = conventions.convert_keypoints(np.asarray(row["part"], np.float64), "spin24", "cocoplus")
         keypoints[:, 2] = keypoints[:, 2] > 0
