@@ -187,3 +187,44 @@ def test_h36m_image_names_cannot_leave_the_dataset_folder(tiny_records, tmp_path
         row = {"imgname": name, "center": np.zeros(2), "scale": 1.0, "part": np.zeros((24, 3))}
         with pytest.raises(SkipSample, match="points outside the dataset folder"):
             converter.load(SampleRef("h36m-x", {"row": row}))
+
+
+def _edited_record(record, **changes):
+    example = tf.train.Example.FromString(record)
+    for name, (kind, values) in changes.items():
+        field = getattr(example.features.feature[name], kind)
+        del field.value[:]
+        field.value.extend(values)
+    return example.SerializeToString()
+
+
+def test_record_checks_look_at_values(tiny_records, tmp_path):
+    """Item 5: NaN values, flags other than 0/1, vertex ids outside the body model and images that
+    do not decode or are not of the record's size are reported with shard and index."""
+    import cv2
+
+    from tfhybrid.data.inspect import inspect
+    from tfhybrid.data.pipeline import make_dataset
+
+    _, records = tiny_records
+    shard = next(n for n in sorted(os.listdir(records)) if n.endswith(".tfrecord"))
+    good = list(tf.data.TFRecordDataset(os.path.join(records, shard)).as_numpy_iterator())[:2]
+    nan = _edited_record(good[0], **{"smpl/pose": ("float_list", [float("nan")] * 72)})
+    flag = _edited_record(good[0], has_2d=("int64_list", [7]))
+    ids = _edited_record(good[1], **{"dense/vertex_ids": ("int64_list", [10 ** 7] * len(
+        tf.train.Example.FromString(good[1]).features.feature["dense/vertex_ids"].int64_list.value))})
+    small = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    image = _edited_record(good[0], **{"image/encoded": ("bytes_list", [small])})
+    garbage = _edited_record(good[0], **{"image/encoded": ("bytes_list", [b"garbage"])})
+    path = str(tmp_path / "bad.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in (good[0], nan, flag, ids, image, garbage):
+            writer.write(record)
+    _, problems = inspect([path], num_vertices=3756)
+    found = {index: problem for _, index, problem in problems}
+    assert sorted(found) == [1, 2, 3, 4, 5]
+    assert "'smpl/pose' has NaN" in found[1] and "'has_2d' is 7, expected 0 or 1" in found[2]
+    assert "'dense/vertex_ids' holds ids 10000000..10000000, expected 0..3755" in found[3]
+    assert "'image/encoded' is 8x8, expected 32x32" in found[4] and "'image/encoded' does not decode" in found[5]
+    with pytest.raises(Exception, match=r"bad.tfrecord record 1: feature 'smpl/pose' has NaN"):
+        list(make_dataset([path], 2, training=False))

@@ -114,9 +114,9 @@ def make_optimizer(optim, model):
     return optimizer, schedule
 
 
-def make_training_data(config, step, global_batch_size, skip_corrupt, threads=0):
-    """The training dataset from `config.data`, positioned after `step` batches, and the
-    `CorruptRecords` that counts skipped records."""
+def make_training_data(config, step, global_batch_size, skip_corrupt, threads=0, num_vertices=None):
+    """The training dataset from `config.data`, positioned after `step` batches (records checked,
+    dense vertex ids against `num_vertices`), and the `CorruptRecords` that counts skipped records."""
     import tensorflow as tf
 
     from tfhybrid.data.pipeline import CorruptRecords, make_dataset
@@ -124,7 +124,7 @@ def make_training_data(config, step, global_batch_size, skip_corrupt, threads=0)
     corrupt = CorruptRecords()
     dataset = make_dataset(parse_sources(config.data.train_data), global_batch_size, training=True,
                            study=config.data, seed=config.seed, skip_corrupt=skip_corrupt, corrupt=corrupt,
-                           skip_batches=step, input_size=config.model.input_size)
+                           skip_batches=step, input_size=config.model.input_size, num_vertices=num_vertices)
     if threads:
         options = tf.data.Options()
         options.threading.private_threadpool_size = threads
@@ -193,7 +193,8 @@ def train(config, model_dir, runtime=RuntimeOptions(), strategy=None):
     if start_step >= config.optim.steps:
         print(f"{model_dir} already trained for {start_step} steps")
         return manager.latest_checkpoint
-    dataset, corrupt = make_training_data(config, start_step, global_batch, runtime.skip_corrupt, runtime.threads)
+    dataset, corrupt = make_training_data(config, start_step, global_batch, runtime.skip_corrupt, runtime.threads,
+                                          model.smpl.v_template.shape[0])
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
 
     @tf.function(jit_compile=runtime.jit_compile or None)

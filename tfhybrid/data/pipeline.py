@@ -59,9 +59,9 @@ def shard_files(patterns):
     return files
 
 
-def _checker(skip_corrupt, corrupt):
+def _checker(skip_corrupt, corrupt, num_vertices=None):
     def check(shard, index, record):
-        problems = schema.validate_serialized(record.numpy())
+        problems = schema.validate_serialized(record.numpy(), num_vertices)
         if not problems:
             return True
         where = shard.numpy().decode()
@@ -77,8 +77,10 @@ def _checker(skip_corrupt, corrupt):
     return check_tf
 
 
-def read_records(files, skip_corrupt=False, corrupt=None, shuffle_files=False, seed=0, cycle_length=4):
-    """(shard, index, serialized) triples from all shards, interleaved, each checked."""
+def read_records(files, skip_corrupt=False, corrupt=None, shuffle_files=False, seed=0, cycle_length=4,
+                 num_vertices=None):
+    """(shard, index, serialized) triples from all shards, interleaved, each checked
+    (`schema.validate_serialized`, dense vertex ids against `num_vertices` when given)."""
     corrupt = corrupt if corrupt is not None else CorruptRecords()
     files_ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle_files:
@@ -90,13 +92,13 @@ def read_records(files, skip_corrupt=False, corrupt=None, shuffle_files=False, s
 
     triples = files_ds.interleave(open_shard, cycle_length=min(cycle_length, len(files)),
                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    check = _checker(skip_corrupt, corrupt)
+    check = _checker(skip_corrupt, corrupt, num_vertices)
     return triples.filter(lambda shard, index, record: check(shard, index, record))
 
 
 def make_dataset(sources, global_batch_size, training=True, augment=None, study=DataConfig(),
                  max_dense_points=200, seed=0, skip_corrupt=False, corrupt=None, repeat=None, shuffle_buffer=256,
-                 skip_batches=0, input_size=None):
+                 skip_batches=0, input_size=None, num_vertices=None):
     """Builds the input pipeline.
 
     Args:
@@ -112,6 +114,7 @@ def make_dataset(sources, global_batch_size, training=True, augment=None, study=
       skip_batches: start after this many batches, at the same records and augmentation as an
         uninterrupted run (resuming a killed run at its data position).
       input_size: resize images and label maps to this side (None: the records' crop size).
+      num_vertices: the body model's vertex count, against which dense vertex ids are checked.
     Returns:
       a `tf.data.Dataset` of dicts of batched tensors (see `parser.normalize_batch`).
     """
@@ -122,7 +125,7 @@ def make_dataset(sources, global_batch_size, training=True, augment=None, study=
     per_source = []
     for k, source in enumerate(sources):
         records = read_records(shard_files(source.patterns), skip_corrupt, corrupt, shuffle_files=training,
-                               seed=seed + k)
+                               seed=seed + k, num_vertices=num_vertices)
         if training:
             records = records.shuffle(shuffle_buffer, seed=seed + k, reshuffle_each_iteration=True)
         if repeat:

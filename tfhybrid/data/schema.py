@@ -129,8 +129,13 @@ def check_sample(sample):
     return problems
 
 
-def validate_serialized(data):
-    """Parses serialized Example bytes in Python and returns a list of problems (empty: valid)."""
+def validate_serialized(data, num_vertices=None):
+    """Parses serialized Example bytes in Python and returns a list of problems (empty: valid).
+
+    Checks framing (features, counts) and the values that are cheap to check: finite floats, flags
+    0 or 1, keypoint visibility 0 or 1, dense vertex ids within the body model (`num_vertices`, when
+    given) and dense rows of equal count. Images are not decoded (`tfhybrid.data.inspect` does).
+    """
     try:
         example = tf.train.Example.FromString(data)
     except Exception as err:  # protobuf raises its own DecodeError
@@ -149,8 +154,32 @@ def validate_serialized(data):
             problems.append(f"feature '{name}' has {len(values)} values, expected {expected}")
         elif shape and shape[0] is None and len(values) % shape[1]:
             problems.append(f"feature '{name}' has {len(values)} values, not a multiple of {shape[1]}")
-    if not problems and feature["schema_version"].int64_list.value[0] != SCHEMA_VERSION:
-        problems.append(f"schema_version {feature['schema_version'].int64_list.value[0]}, expected {SCHEMA_VERSION}")
+        elif kind == "float" and values and not np.all(np.isfinite(np.asarray(values, np.float32))):
+            problems.append(f"feature '{name}' has NaN or infinite values")
+    if problems:
+        return problems
+    if feature["schema_version"].int64_list.value[0] != SCHEMA_VERSION:
+        return [f"schema_version {feature['schema_version'].int64_list.value[0]}, expected {SCHEMA_VERSION}"]
+    return _value_problems(feature, num_vertices)
+
+
+def _value_problems(feature, num_vertices):
+    problems = [f"'{flag}' is {feature[flag].int64_list.value[0]}, expected 0 or 1" for flag in ANNOTATION_FLAGS
+                if feature[flag].int64_list.value[0] not in (0, 1)]
+    if feature["image/size"].int64_list.value[0] <= 0:
+        problems.append(f"'image/size' is {feature['image/size'].int64_list.value[0]}, expected a positive size")
+    visibility = np.asarray(feature["keypoints2d"].float_list.value).reshape(-1, 3)[:, 2]
+    if not np.all((visibility == 0) | (visibility == 1)):
+        problems.append("'keypoints2d' visibility must be 0 or 1")
+    rows = {name: len(getattr(feature[key], "int64_list" if "ids" in key else "float_list").value) // width
+            for name, key, width in DENSE_FIELDS}
+    if len(set(rows.values())) > 1:
+        problems.append(f"dense rows differ in count: {rows}")
+    for key in ("dense/vertex_ids", "dense/vertex_ids_flipped"):
+        ids = np.asarray(feature[key].int64_list.value)
+        if ids.size and (ids.min() < 0 or (num_vertices is not None and ids.max() >= num_vertices)):
+            bound = f"0..{num_vertices - 1}" if num_vertices is not None else "non-negative"
+            problems.append(f"'{key}' holds ids {ids.min()}..{ids.max()}, expected {bound} (body-model vertices)")
     return problems
 
 
