@@ -228,3 +228,33 @@ def test_record_checks_look_at_values(tiny_records, tmp_path):
     assert "'image/encoded' is 8x8, expected 32x32" in found[4] and "'image/encoded' does not decode" in found[5]
     with pytest.raises(Exception, match=r"bad.tfrecord record 1: feature 'smpl/pose' has NaN"):
         list(make_dataset([path], 2, training=False))
+
+
+def test_iuv_files_keep_the_persons_instance_and_refuse_what_they_cannot_hold(tmp_path):
+    """Items 6-7: 16-bit IUV PNGs and part ids above 24 are refused by name; with Detectron's
+    `_INDS.png`, another person's IUV never enters the crop."""
+    import cv2
+
+    from tfhybrid.densepose import person_iuv
+
+    iuv = np.zeros((60, 80, 3), np.uint8)
+    iuv[10:50, 5:30] = (2, 100, 100)             # person 1: torso
+    iuv[10:50, 45:75] = (15, 50, 200)            # person 2: an arm
+    inds = np.zeros((60, 80), np.uint8)
+    inds[10:50, 5:30], inds[10:50, 45:75] = 1, 2
+    path = str(tmp_path / "photo_IUV.png")
+    cv2.imwrite(path, iuv)
+    cv2.imwrite(str(tmp_path / "photo_INDS.png"), inds)
+    first = person_iuv(path, (0, 5, 40, 50), (60, 80))
+    assert set(np.unique(first[..., 0])) == {0, 2}
+    second = person_iuv(path, (40, 5, 40, 50), (60, 80))
+    assert set(np.unique(second[..., 0])) == {0, 15}
+    os.remove(tmp_path / "photo_INDS.png")
+    assert set(np.unique(person_iuv(path, (0, 5, 40, 50), (60, 80))[..., 0])) == {0, 2, 15}   # no INDS: all kept
+    cv2.imwrite(path, iuv.astype(np.uint16) * 256)
+    with pytest.raises(ValueError, match="photo_IUV.png is uint16, expected 8-bit"):
+        person_iuv(path, (0, 5, 40, 50), (60, 80))
+    iuv[0, 0, 0] = 31
+    cv2.imwrite(path, iuv)
+    with pytest.raises(ValueError, match="photo_IUV.png holds part id 31, expected 0..24"):
+        person_iuv(path, (0, 5, 40, 50), (60, 80))

@@ -4,7 +4,8 @@
 Works from an exported SavedModel alone: the person is cropped (the given box with a margin, or the
 whole image), preprocessed as in training (`tfhybrid.preprocess`), run through `serve_float`, and
 the mesh is drawn over the full image (`tfhybrid.render`), next to a side view. Models with an IUV
-or segmentation branch read DensePose's `<photo>_IUV.png` beside each photo.
+or segmentation branch read DensePose's `<photo>_IUV.png` beside each photo (with `_INDS.png`, only
+the instance under the box).
 """
 import os
 
@@ -12,7 +13,7 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-from tfhybrid import camera, preprocess, render
+from tfhybrid import camera, densepose, preprocess, render
 
 FLAGS = flags.FLAGS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -30,14 +31,6 @@ def load(saved_model):
     kinds = tuple(by_name[name] for name in specs)
     size = int(next(iter(specs.values())).shape[1])
     return serve, kinds, size, loaded.faces.numpy()
-
-
-def read_iuv(path):
-    """A DensePose IUV PNG (Detectron's order: cv2 reads channels I, U, V) as (H, W, 3) uint8."""
-    iuv = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if iuv is None or iuv.ndim != 3 or iuv.shape[2] != 3 or iuv.dtype != np.uint8:
-        raise ValueError(f"{path}: not an 8-bit, 3-channel DensePose IUV PNG")
-    return iuv
 
 
 def predict(serve, kinds, size, image, bbox=None, iuv=None):
@@ -83,10 +76,7 @@ def run(saved_model, inputs, outputs, bbox=None):
             iuv_path = os.path.splitext(source)[0] + "_IUV.png"
             if not os.path.exists(iuv_path):
                 raise ValueError(f"{source}: the model reads DensePose IUV maps; expected {iuv_path} beside the photo")
-            iuv = read_iuv(iuv_path)
-            if iuv.shape[:2] != image.shape[:2]:
-                raise ValueError(f"{iuv_path}: {iuv.shape[1]}x{iuv.shape[0]}, expected the photo's "
-                                 f"{image.shape[1]}x{image.shape[0]}")
+            iuv = densepose.person_iuv(iuv_path, bbox or (0, 0, image.shape[1], image.shape[0]), image.shape[:2])
         result, box = predict(serve, kinds, size, image, bbox, iuv)
         write_image(target, draw(image, result, box, faces))
         print(f"{source} -> {target}")

@@ -4,6 +4,7 @@
 index body-model vertices. `load_uv_table` converts both to 0-based once, on load.
 """
 import dataclasses
+import os
 
 import numpy as np
 import scipy.io
@@ -287,3 +288,50 @@ def sample_dense_points(iuv, n=125, seed=0, lookup=None):
     if lookup is not None:
         _, out["vertex_ids"], out["barycentric"] = lookup(values[:, 0], values[:, 1], values[:, 2])
     return out
+
+
+def read_iuv_file(path, image_shape=None):
+    """A DensePose IUV PNG as (H, W, 3) uint8 (I, U, V); ValueError naming the file when it does not
+    read, is not the image's size, is not 8-bit, or holds part ids above 24."""
+    import cv2
+
+    full = cv2.imread(path, cv2.IMREAD_UNCHANGED)          # Detectron's files: cv2 reads (I, U, V)
+    wrong_size = image_shape is not None and full is not None and full.shape[:2] != tuple(image_shape)
+    if full is None or full.ndim != 3 or full.shape[2] != 3 or wrong_size:
+        raise ValueError(f"DensePose prediction {path} is unreadable, not 3-channel, or not the image's size")
+    if full.dtype != np.uint8:
+        raise ValueError(f"DensePose prediction {path} is {full.dtype}, expected 8-bit channels (I, U, V)")
+    if full[..., 0].max() > 24:
+        raise ValueError(f"DensePose prediction {path} holds part id {full[..., 0].max()}, expected 0..24")
+    return full
+
+
+def person_instance(iuv_path, bbox, shape):
+    """(H, W) bool mask of the DensePose instance under a person box, from Detectron's `_INDS.png`
+    beside the `_IUV.png` (instance k > 0 per pixel): the instance covering most of the box. None
+    without an INDS file; then the whole IUV map is kept."""
+    inds_path = iuv_path[:-len("_IUV.png")] + "_INDS.png" if iuv_path.endswith("_IUV.png") else None
+    if inds_path is None or not os.path.exists(inds_path):
+        return None
+    import cv2
+
+    inds = cv2.imread(inds_path, cv2.IMREAD_UNCHANGED)
+    if inds is None or inds.shape[:2] != tuple(shape):
+        raise ValueError(f"DensePose instances {inds_path} are unreadable or not the image's size")
+    inds = inds if inds.ndim == 2 else inds[..., 0]
+    x, y, w, h = bbox
+    x0, y0 = max(int(np.floor(x)), 0), max(int(np.floor(y)), 0)
+    x1, y1 = min(int(np.ceil(x + w)), shape[1]), min(int(np.ceil(y + h)), shape[0])
+    ids, counts = np.unique(inds[y0:y1, x0:x1], return_counts=True)
+    counts, ids = counts[ids > 0], ids[ids > 0]
+    if ids.size == 0:
+        return np.zeros(shape, bool)
+    return inds == ids[np.argmax(counts)]
+
+
+def person_iuv(iuv_path, bbox, image_shape):
+    """The IUV map of the person in `bbox` (x, y, w, h): Detectron's `_IUV.png`, other instances
+    cleared when its `_INDS.png` is there (see `person_instance`)."""
+    full = read_iuv_file(iuv_path, image_shape)
+    instance = person_instance(iuv_path, bbox, full.shape[:2])
+    return full if instance is None else np.where(instance[..., None], full, 0).astype(np.uint8)

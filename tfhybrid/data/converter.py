@@ -226,9 +226,12 @@ class Converter:
         path = os.path.join(opts.iuv_dir, source.iuv_name)
         if not os.path.exists(path):
             raise SkipSample(f"missing DensePose prediction {path}")
-        full = cv2.imread(path, cv2.IMREAD_UNCHANGED)          # Detectron's files: cv2 reads (I, U, V)
-        if full is None or full.ndim != 3 or full.shape[:2] != source.image.shape[:2]:
-            raise SkipSample(f"DensePose prediction {path} is unreadable or not the image's size")
+        from tfhybrid.densepose import person_iuv
+
+        try:
+            full = person_iuv(path, source.bbox, source.image.shape[:2])
+        except ValueError as error:
+            raise SkipSample(str(error)) from None
         iuv = cv2.warpAffine(full, warp, (opts.size, opts.size), flags=cv2.INTER_NEAREST, borderValue=0)
         if opts.refine_iuv:
             from tfhybrid.densepose import refine_iuv
