@@ -1,9 +1,11 @@
 """Budgets of the study: how large the benchmark is and how long each run trains.
 
-`tiny` fits this project's 2-core reference machine (the image row of Table 3 within 45
-minutes; it skips the studio pre-training and mixes the studio set into every run instead),
-`paper` is the paper's recipe for GPUs (DCT starts every run from a pre-trained checkpoint; here
-each input kind is first pre-trained on the studio set), `micro` trains a handful of steps for tests.
+`cpu` is the study's profile on CPUs, chosen from learning curves (docs/results.md): a 4x larger
+benchmark, a studio pre-training per input kind, 3,000 steps in mixed_bfloat16, two runs side by
+side on a 2-core machine. `tiny` is the first study's profile (1,200 steps, no pre-training; its
+learner had not converged; kept for docs/results-tiny.md). `paper` is the paper's recipe for GPUs
+(DCT starts every run from a pre-trained checkpoint; here each input kind is first pre-trained on
+the studio set), `micro` trains a handful of steps for tests.
 """
 import dataclasses
 
@@ -38,7 +40,7 @@ PROFILES = {
                     runtime={"checkpoint_every": 500, "log_every": 100}),
     "cpu": Profile("cpu", world_num=4096, world_size=128, crop_size=64, mixture=_MIXTURE,
                    parallel_runs_per_gpu=True, pretrain_steps=2000,
-                   train={"main_depth": 18, "aux_depth": 18, "input_size": 64, "batch_size": 32, "steps": 6000,
+                   train={"main_depth": 18, "aux_depth": 18, "input_size": 64, "batch_size": 32, "steps": 3000,
                           "steps_per_epoch": 250, "learning_rate": 3e-4, "precision": "mixed_bfloat16"},
                    runtime={"checkpoint_every": 500, "log_every": 100, "validate_every": 500}, cpu_slots=2),
     "paper": Profile("paper", world_num=8000, world_size=320, crop_size=224,
