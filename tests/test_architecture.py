@@ -161,3 +161,11 @@ def test_commands_keep_tensorflows_start_up_messages_out(tmp_path):
     assert not [line for line in quiet.stderr.splitlines() if line[:5] in ("I0000", "W0000", "E0000")], quiet.stderr
     loud = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**env, "TFHYBRID_TF_LOGS": "1"})
     assert [line for line in loud.stderr.splitlines() if line[:5] in ("I0000", "W0000", "E0000")], loud.stderr
+
+
+def test_converters_load_without_tensorflow():
+    """Converter worker processes import TensorFlow only for their writer, after quieting it."""
+    script = ("import sys; import tfhybrid.data.sources.up3d, tfhybrid.data.sources.coco_densepose, "
+              "tfhybrid.data.sources.h36m, tfhybrid.data.sources.pw3d; print('tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]

@@ -25,7 +25,6 @@ import cv2
 import numpy as np
 
 from tfhybrid import camera, conventions
-from tfhybrid.data.schema import MIN_DENSE_POINTS
 from tfhybrid.fileio import atomic_write, encode_image, write_bytes
 
 
@@ -213,7 +212,7 @@ class Converter:
                            "seg/encoded": encode_image(conventions.FINE_TO_COARSE[iuv[..., 0]], ".png"),
                            "has_iuv": 1, "has_seg": 1})
         dense = self._dense(source, matrix, iuv)
-        if dense is not None and dense["xy"].shape[0] >= MIN_DENSE_POINTS:
+        if dense is not None and dense["xy"].shape[0] >= schema.MIN_DENSE_POINTS:
             sample.update({"dense/xy": dense["xy"], "dense/vertex_ids": dense["vertex_ids"],
                            "dense/barycentric": dense["barycentric"], "dense/vertex_ids_flipped": dense["flipped_ids"],
                            "dense/barycentric_flipped": dense["flipped_barycentric"], "has_dense": 1})
