@@ -28,9 +28,9 @@ def split_params(params):
 
 def default_mean_params(mean_pose=None, mean_shape=None):
     """(85,) mean parameters: [0.9, 0, 0], the mean pose with root (pi, 0, 0), the mean shape."""
-    pose = np.zeros(72) if mean_pose is None else np.asarray(mean_pose, np.float64).copy()
+    pose = np.zeros(NUM_POSE) if mean_pose is None else np.asarray(mean_pose, np.float64).copy()
     pose[:3] = (np.pi, 0.0, 0.0)
-    shape = np.zeros(10) if mean_shape is None else np.asarray(mean_shape, np.float64)
+    shape = np.zeros(NUM_BETAS) if mean_shape is None else np.asarray(mean_shape, np.float64)
     return np.concatenate([[0.9, 0.0, 0.0], pose, shape]).astype(np.float32)
 
 
