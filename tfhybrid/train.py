@@ -3,8 +3,11 @@
 A custom loop under `tf.distribute` (MirroredStrategy over GPUs, MultiWorkerMirroredStrategy from
 TF_CONFIG, or the default strategy): the losses are averaged over the global batch, so results do
 not depend on the number of replicas. Checkpoints hold the weights, the optimiser state and the
-step; a killed run resumes from its last checkpoint at the same data position (the pipeline is
-deterministic and skips the batches already seen). The run's flags are saved in
+step; a killed run resumes from its last checkpoint at its data position: the pipeline skips the
+records already read (file order, shuffles and per-batch augmentation seeds are fixed by the
+seed), but decoding runs in parallel without ordering (`deterministic=False`), so neighbouring
+records may fall into other batches than in an uninterrupted run and the weights are not
+bit-identical to it. The run's flags are saved in
 `model_dir/flags.json` and compared on resume. A NaN loss stops the run, keeping the last good
 checkpoint.
 """
