@@ -11,6 +11,7 @@ named as the flag. Field names equal flag names, so the flat form is the section
 `from_flat` migrates older files: `LEGACY_NAMES` maps renamed flags to their new names.
 """
 import dataclasses
+import functools
 import json
 import os
 
@@ -190,8 +191,14 @@ def _coerce(name, value):
     return value
 
 
+@functools.lru_cache(maxsize=1)
+def _defaults():
+    return RunConfig().to_flat()
+
+
 def default_value(name):
-    return RunConfig().to_flat()[name]
+    value = _defaults()[name]
+    return list(value) if isinstance(value, list) else value
 
 
 def flags_path(model_dir):
