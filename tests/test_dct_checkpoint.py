@@ -5,78 +5,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from torch_resnet import resnet_forward, resnet_state
+
 from tfhybrid.dct_checkpoint import CheckpointError, load_into, resnet_depth
-from tfhybrid.models.encoders import BLOCKS
 from tfhybrid.config import ModelConfig
 from tfhybrid.models.hybrid import HybridModel
 
 SIZE = 64
 
 
-def _resnet_state(rng, prefix, depth, in_channels=3):
-    state = {}
-
-    def conv(key, cout, cin, k):
-        state[f"{key}.weight"] = rng.normal(0, np.sqrt(1.0 / (cin * k * k)), (cout, cin, k, k))
-
-    def bn(key, c):
-        state.update({f"{key}.weight": rng.uniform(0.3, 0.6, c), f"{key}.bias": rng.normal(0, 0.1, c),
-                      f"{key}.running_mean": rng.normal(0, 0.1, c), f"{key}.running_var": rng.uniform(0.5, 1.5, c),
-                      f"{key}.num_batches_tracked": np.array(7)})
-
-    conv(f"{prefix}.conv1", 64, in_channels, 7)
-    bn(f"{prefix}.bn1", 64)
-    bottleneck = depth != 18
-    channels = 64
-    for stage, (filters, count) in enumerate(zip((64, 128, 256, 512), BLOCKS[depth][1])):
-        for b in range(count):
-            key = f"{prefix}.layer{stage + 1}.{b}"
-            out = 4 * filters if bottleneck else filters
-            if bottleneck:
-                conv(f"{key}.conv1", filters, channels, 1), bn(f"{key}.bn1", filters)
-                conv(f"{key}.conv2", filters, filters, 3), bn(f"{key}.bn2", filters)
-                conv(f"{key}.conv3", out, filters, 1), bn(f"{key}.bn3", out)
-            else:
-                conv(f"{key}.conv1", filters, channels, 3), bn(f"{key}.bn1", filters)
-                conv(f"{key}.conv2", filters, filters, 3), bn(f"{key}.bn2", filters)
-            if (stage > 0 and b == 0) or channels != out:
-                conv(f"{key}.downsample.0", out, channels, 1), bn(f"{key}.downsample.1", out)
-            channels = out
-    state[f"{prefix}.fc1.weight"] = rng.normal(0, 0.02, (1024, channels))
-    state[f"{prefix}.fc1.bias"] = rng.normal(0, 0.02, 1024)
-    return state
-
-
-def _resnet_forward(s, prefix, depth, x):
-    def bn(key, y):
-        return F.batch_norm(y, s[f"{key}.running_mean"], s[f"{key}.running_var"], s[f"{key}.weight"],
-                            s[f"{key}.bias"], training=False, eps=1e-5)
-
-    y = F.relu(bn(f"{prefix}.bn1", F.conv2d(x, s[f"{prefix}.conv1.weight"], stride=2, padding=3)))
-    y = F.max_pool2d(y, 3, 2, 1)
-    bottleneck = depth != 18
-    for stage, count in enumerate(BLOCKS[depth][1]):
-        for b in range(count):
-            key = f"{prefix}.layer{stage + 1}.{b}"
-            stride = 2 if stage > 0 and b == 0 else 1
-            if bottleneck:
-                z = F.relu(bn(f"{key}.bn1", F.conv2d(y, s[f"{key}.conv1.weight"])))
-                z = F.relu(bn(f"{key}.bn2", F.conv2d(z, s[f"{key}.conv2.weight"], stride=stride, padding=1)))
-                z = bn(f"{key}.bn3", F.conv2d(z, s[f"{key}.conv3.weight"]))
-            else:
-                z = F.relu(bn(f"{key}.bn1", F.conv2d(y, s[f"{key}.conv1.weight"], stride=stride, padding=1)))
-                z = bn(f"{key}.bn2", F.conv2d(z, s[f"{key}.conv2.weight"], padding=1))
-            shortcut = y
-            if f"{key}.downsample.0.weight" in s:
-                shortcut = bn(f"{key}.downsample.1", F.conv2d(y, s[f"{key}.downsample.0.weight"], stride=stride))
-            y = F.relu(z + shortcut)
-    y = F.relu(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
-    return F.relu(F.linear(y, s[f"{prefix}.fc1.weight"], s[f"{prefix}.fc1.bias"]))
-
-
 def _reference(s, image_bgr, iuv):
-    main = _resnet_forward(s, "main_encoder", 50, image_bgr)
-    feat = torch.cat([main, _resnet_forward(s, "aux_encoder", 18, iuv)], dim=1)
+    main = resnet_forward(s, "main_encoder", 50, image_bgr)
+    feat = torch.cat([main, resnet_forward(s, "aux_encoder", 18, iuv)], dim=1)
     feat = F.relu(F.linear(F.relu(feat), s["feat_encoder.1.weight"], s["feat_encoder.1.bias"]))
     return F.linear(feat, s["regressor.0.weight"], s["regressor.0.bias"])
 
@@ -84,7 +24,7 @@ def _reference(s, image_bgr, iuv):
 @pytest.fixture(scope="module")
 def state():
     rng = np.random.default_rng(0)
-    s = {**_resnet_state(rng, "main_encoder", 50), **_resnet_state(rng, "aux_encoder", 18)}
+    s = {**resnet_state(rng, "main_encoder", 50), **resnet_state(rng, "aux_encoder", 18)}
     s.update({"feat_encoder.1.weight": rng.normal(0, 0.02, (1024, 2048)), "feat_encoder.1.bias": rng.normal(0, 0.02, 1024),
               "regressor.0.weight": rng.normal(0, 0.02, (85, 1024)), "regressor.0.bias": rng.normal(0, 0.02, 85)})
     return {f"module.{k}": v.astype(np.float32) for k, v in s.items()}

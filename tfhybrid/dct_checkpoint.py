@@ -11,6 +11,7 @@ import re
 import numpy as np
 
 from tfhybrid.models.encoders import BLOCKS
+from tfhybrid.models.pretrained import copy_torchvision_encoder
 
 
 class CheckpointError(ValueError):
@@ -34,17 +35,6 @@ def resnet_depth(state, prefix):
     raise CheckpointError(f"'{prefix}' has {count} blocks in layer3: not ResNet-18, 50 or 101")
 
 
-def _torch_key(layer_name, encoder_name):
-    """Keras layer name -> torch parameter prefix ('x_encoder_layer1_0_down_bn' -> 'layer1.0.downsample.1')."""
-    local = layer_name[len(encoder_name) + 1:]
-    match = re.fullmatch(r"layer(\d)_(\d+)_(.+)", local)
-    if not match:
-        return local
-    stage, block, part = match.groups()
-    part = {"down": "downsample.0", "down_bn": "downsample.1"}.get(part, part)
-    return f"layer{stage}.{block}.{part}"
-
-
 def load_into(model, state):
     """Copies a DCT state dict into a HybridModel built with the matching branches and depths."""
     state = strip_prefix(state)
@@ -60,20 +50,7 @@ def load_into(model, state):
         return value.astype(np.float32)
 
     for encoder, prefix in zip(model.encoders, ("main_encoder", "aux_encoder")):
-        for layer in encoder.layers:
-            weights = layer.get_weights()
-            if not weights:
-                continue
-            key = f"{prefix}.{_torch_key(layer.name, encoder.name)}"
-            if len(weights) == 4:                                  # BatchNormalization
-                names = ("weight", "bias", "running_mean", "running_var")
-                layer.set_weights([take(f"{key}.{n}", w.shape) for n, w in zip(names, weights)])
-            elif len(weights) == 1:                                # Conv2D without bias
-                kh, kw, cin, cout = weights[0].shape
-                layer.set_weights([take(f"{key}.weight", (cout, cin, kh, kw)).transpose(2, 3, 1, 0)])
-            else:                                                  # Dense
-                cin, cout = weights[0].shape
-                layer.set_weights([take(f"{key}.weight", (cout, cin)).T, take(f"{key}.bias", (cout,))])
+        copy_torchvision_encoder(encoder, take, f"{prefix}.")
     for layer, key in ((model.fc, "feat_encoder.1"), (model.head, "regressor.0")):
         cin, cout = layer.get_weights()[0].shape
         layer.set_weights([take(f"{key}.weight", (cout, cin)).T, take(f"{key}.bias", (cout,))])

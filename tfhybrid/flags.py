@@ -20,8 +20,9 @@ _HELP = {
     "resnet_layout": "ResNet-50/101 layout: keras.applications or torchvision (ResNet v1.5, the layout of DCT's "
                      "checkpoints).",
     "bgr_input": "Feed the image branch BGR (DCT's checkpoints expect it).",
-    "main_weights": "Optional local weights file for the main encoder.",
-    "aux_weights": "Optional local weights file for the auxiliary encoder.",
+    "main_weights": "ImageNet weights of the main encoder's ResNet: keras.applications .h5 / .weights.h5 "
+                    "(--resnet_layout=keras) or a torchvision .pth state dict.",
+    "aux_weights": "ImageNet weights of the auxiliary encoder's ResNet (a torchvision .pth for ResNet-18).",
     "precision": "float32, or mixed_bfloat16 (bfloat16 encoder arithmetic, float32 variables and regressor).",
     "body_model": "SMPL-format body model (.pkl or .npz) with 'cocoplus' and 'h36m' regressors.",
     "mean_params": "HMR-style mean-parameter .h5 (pose 72, shape 10); default: zero pose and shape with the root "

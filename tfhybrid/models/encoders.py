@@ -75,7 +75,8 @@ def build_encoder(depth, input_shape, name, weights_path=None, layout="keras"):
       layout: for 50 and 101, 'keras' (keras.applications) or 'torchvision' (ResNet v1.5, the
         layout of DCT's checkpoints); ResNet-18 is always torchvision's.
       input_shape: (H, W, C); any channel count (image 3, IUV 3, one-hot segmentation 15).
-      weights_path: optional local `.weights.h5` to initialise from (e.g. ImageNet weights).
+      weights_path: optional ImageNet weights of the trunk: keras.applications `.h5` / `.weights.h5`
+        or a torchvision `.pth` state dict (see `tfhybrid.models.pretrained`).
     """
     if depth not in (18, 50, 101):
         raise ValueError(f"ResNet depth must be 18, 50 or 101, got {depth}")
@@ -92,5 +93,7 @@ def build_encoder(depth, input_shape, name, weights_path=None, layout="keras"):
     x = layers.ReLU()(x)
     encoder = keras.Model(inputs, x, name=name)
     if weights_path:
-        encoder.load_weights(weights_path)
+        from tfhybrid.models.pretrained import load_pretrained
+
+        load_pretrained(encoder, weights_path, depth, layout)
     return encoder
