@@ -47,7 +47,7 @@ smoke: world
 	$(PY) tools/convert_up3d.py --src out/world/up-3d --split trainval --iuv_dir out/world/densepose_predictions/up-3d $(SMOKE_CONVERT)
 	$(PY) tools/convert_h36m.py --src out/world/h36m --split train --iuv_dir out/world/densepose_predictions/h36m $(SMOKE_CONVERT)
 	$(PY) -m tfhybrid.train --flagfile=configs/smoke.flags
-	$(PY) -m tfhybrid.evaluate --flagfile=configs/smoke.flags
+	$(PY) -m tfhybrid.evaluate --flagfile=configs/smoke.flags --data='out/records/up-3d-trainval-*.tfrecord'
 
 # The study on the cpu profile (three seeds; many hours on 2 CPU cores, resumable), the oracle, then
 # docs/results.md. The runs already in docs/results/cpu (from any machine) are not trained again; new

@@ -185,8 +185,10 @@ def test_killed_run_resumes_evaluates_and_exports(tiny_records, tmp_path):
                                 f"--data={records}/up-3d-*.tfrecord", f"--picture={tmp_path}/pred.png"], cwd=ROOT,
                                env=env, capture_output=True, text=True)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    result = json.load(open(os.path.join(model_dir, "metrics.json")))
-    row = result["model"]["up-3d"]
+    (metrics_file,) = glob.glob(os.path.join(model_dir, "metrics", "up-3d-*.json"))
+    result = json.load(open(metrics_file))
+    assert result["data"] == [f"{records}/up-3d-*.tfrecord"]
+    row = result["protocols"]["dct"]["model"]
     assert {"PVE", "MPJPE", "PVE-T", "MPJPE-H36M", "PA-MPJPE", "DKD"} <= set(row)
     assert all(np.isfinite(v) and v > 0 for v in row.values())
     assert os.path.getsize(tmp_path / "pred.png") > 1000

@@ -37,6 +37,10 @@ H36M_JOINTS = (
     "right_shoulder", "right_elbow", "right_wrist",
 )
 
+# The 14 LSP joints of the peers' 3DPW and Human3.6M evaluations (SPIN's H36M_TO_J14), taken from
+# H36M-17 joints by name; H36M's head joint stands in for LSP's head top.
+EVAL14_FROM_H36M = np.array([H36M_JOINTS.index({"head_top": "head_h36m"}.get(n, n)) for n in LSP_JOINTS])
+
 # SPIN's 24-joint superset used by its .npz files (`part`, `S`): LSP-14 first.
 SPIN24_JOINTS = LSP_JOINTS + (
     "pelvis", "thorax", "spine", "jaw", "head_h36m", "nose", "left_eye", "right_eye", "left_ear", "right_ear",

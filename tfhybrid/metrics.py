@@ -57,3 +57,24 @@ def dense_keypoint_distance(pred_dense, target, mask, crop_size):
     """(B,) mean pixel distance of valid dense keypoints (normalised coordinates in)."""
     dist = np.linalg.norm(pred_dense - target, axis=-1) * crop_size / 2.0
     return (dist * mask).sum(axis=-1) / np.maximum(mask.sum(axis=-1), 1)
+
+
+def eval14_errors(pred_vertices, pred_h36m, gt_vertices, gt_h36m):
+    """(B,) errors in millimetres of the peers' 3DPW protocol (SPIN, VIBE).
+
+    Both sides are centred on their H36M pelvis (regressed from the mesh); MPJPE-14 and PA-MPJPE-14
+    are over the 14 LSP joints (`conventions.EVAL14_FROM_H36M`), the latter after a similarity
+    alignment; PVE over the pelvis-centred vertices, no alignment.
+
+    Args:
+      pred_vertices, gt_vertices: (B, V, 3); pred_h36m, gt_h36m: (B, 17, 3) H36M joints.
+    """
+    from tfhybrid.conventions import EVAL14_FROM_H36M
+
+    pred_pelvis, gt_pelvis = pred_h36m[:, :1], gt_h36m[:, :1]
+    pred = (pred_h36m - pred_pelvis)[:, EVAL14_FROM_H36M]
+    gt = (gt_h36m - gt_pelvis)[:, EVAL14_FROM_H36M]
+    mpjpe = np.linalg.norm(pred - gt, axis=-1).mean(axis=-1)
+    pa = np.array([np.linalg.norm(procrustes_align(p, g) - g, axis=-1).mean() for p, g in zip(pred, gt)])
+    pve = np.linalg.norm((pred_vertices - pred_pelvis) - (gt_vertices - gt_pelvis), axis=-1).mean(axis=-1)
+    return {"MPJPE-14": 1000 * mpjpe, "PA-MPJPE-14": 1000 * pa, "PVE": 1000 * pve}

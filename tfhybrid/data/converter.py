@@ -50,7 +50,8 @@ class SourceSample:
       source_id: unique id within the dataset; image_path: path relative to the dataset root;
       image: (H, W, 3) uint8 RGB; bbox: (x, y, w, h) person box; keypoints: (19, 3) COCOplus
       [x, y, visible]; joints3d: (17, 3) H36M joints (camera frame, pelvis-centred) or None;
-      smpl: (pose (72,), betas (10,)) or None; dense: dict with 'xy' (N, 2), 'parts', 'u', 'v'
+      smpl: (pose (72,), betas (10,)) or None; gender: the SMPL ground truth's body model ('male',
+      'female'; None: neutral); dense: dict with 'xy' (N, 2), 'parts', 'u', 'v'
       (annotated DensePose points) or None; iuv_name: name of its DensePose prediction.
     """
 
@@ -61,6 +62,7 @@ class SourceSample:
     keypoints: np.ndarray
     joints3d: np.ndarray = None
     smpl: tuple = None
+    gender: str = None
     dense: dict = None
     iuv_name: str = None
 
@@ -203,7 +205,8 @@ class Converter:
                        "image/encoded": encode_image(crop, ".jpg", jpeg_quality=95), "crop/box": box,
                        "keypoints2d": kp, "has_2d": int(kp[:, 2].sum() > 0)})
         if source.smpl is not None:
-            sample.update({"smpl/pose": source.smpl[0], "smpl/betas": source.smpl[1][:10], "has_smpl": 1})
+            sample.update({"smpl/pose": source.smpl[0], "smpl/betas": source.smpl[1][:10], "has_smpl": 1,
+                           "smpl/gender": source.gender or ""})
         if source.joints3d is not None:
             sample.update({"joints3d": source.joints3d, "has_3d": 1})
         iuv = self._iuv_crop(source, warp, kp)

@@ -15,7 +15,7 @@ def decode(serialized):
       dict of tensors: 'image' (S, S, 3) uint8 RGB, 'iuv' (S, S, 3) uint8 (I, U, V), 'seg' (S, S)
       uint8, 'keypoints2d' (19, 3), 'joints3d' (17, 3), 'smpl_pose' (72,), 'smpl_betas' (10,),
       'dense_xy' (N, 2), 'dense_vertex_ids' (N, 3) int32, 'dense_barycentric' (N, 3), their
-      '_flipped' correspondences, 'crop_box' (3,), 'dataset', 'source_id', and the six int32 flags
+      '_flipped' correspondences, 'crop_box' (3,), 'smpl_gender', 'dataset', 'source_id', 'source_image', and the six int32 flags
       (has_2d, has_3d, has_smpl, has_dense, has_iuv, has_seg). Coordinates are crop pixels.
     """
     f = tf.io.parse_single_example(serialized, schema.FEATURES)
@@ -36,7 +36,8 @@ def decode(serialized):
         "image": tf.ensure_shape(image, [None, None, 3]), "iuv": tf.ensure_shape(iuv, [None, None, 3]),
         "seg": seg, "keypoints2d": f["keypoints2d"], "joints3d": f["joints3d"], "smpl_pose": f["smpl/pose"],
         "smpl_betas": f["smpl/betas"], "crop_box": f["crop/box"],
-        "dataset": f["source/dataset"], "source_id": f["source/id"],
+        "smpl_gender": f["smpl/gender"], "dataset": f["source/dataset"], "source_id": f["source/id"],
+        "source_image": f["source/image"],
     }
     for name, feature, width in schema.DENSE_FIELDS:
         out[name] = rows(feature, width, tf.int32 if schema.FEATURES[feature].dtype == tf.int64 else tf.float32)

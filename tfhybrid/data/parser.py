@@ -33,8 +33,8 @@ def normalize_batch(batch):
       dict with 'image' (B, S, S, 3) float32, 'iuv' (B, S, S, 3) float32, 'seg' (B, S, S) int32,
       'keypoints2d' (B, 19, 3) [u, v, visible], 'joints3d' (B, 17, 3), 'smpl_pose' (B, 72),
       'smpl_betas' (B, 10), 'dense_xy' (B, D, 2), 'dense_vertex_ids' (B, D, 3) int32,
-      'dense_barycentric' (B, D, 3), 'dense_mask' (B, D), float32 flags (B,), 'dataset' and
-      'source_id' (B,) strings.
+      'dense_barycentric' (B, D, 3), 'dense_mask' (B, D), float32 flags (B,), 'dataset',
+      'source_id', 'source_image' and 'smpl_gender' (B,) strings.
     """
     size = tf.cast(tf.shape(batch["image"])[1], tf.float32)
 
@@ -52,7 +52,8 @@ def normalize_batch(batch):
         "joints3d": batch["joints3d"], "smpl_pose": batch["smpl_pose"], "smpl_betas": batch["smpl_betas"],
         "dense_xy": to_unit(xy), "dense_vertex_ids": batch["dense_vertex_ids"],
         "dense_barycentric": batch["dense_barycentric"], "dense_mask": batch["dense_mask"] * tf.cast(inside, tf.float32),
-        "dataset": batch["dataset"], "source_id": batch["source_id"],
+        "dataset": batch["dataset"], "source_id": batch["source_id"], "source_image": batch["source_image"],
+        "smpl_gender": batch["smpl_gender"],
     }
     for flag in schema.ANNOTATION_FLAGS:
         out[flag] = tf.cast(batch[flag], tf.float32)

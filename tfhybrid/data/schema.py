@@ -25,6 +25,9 @@ DENSE_FIELDS = (("dense_xy", "dense/xy", 2), ("dense_vertex_ids", "dense/vertex_
                 ("dense_vertex_ids_flipped", "dense/vertex_ids_flipped", 3),
                 ("dense_barycentric_flipped", "dense/barycentric_flipped", 3))
 CORRESPONDENCES = ("dense_vertex_ids", "dense_barycentric")
+GENDERS = ("", "male", "female")
+# Fields added within schema version 1: records written before them read as these defaults.
+OPTIONAL_FIELDS = {"smpl/gender": b""}
 
 # name, kind, shape (None: variable length), meaning
 FIELDS = (
@@ -39,6 +42,7 @@ FIELDS = (
     ("joints3d", "float", (NUM_JOINTS_3D, 3), "H36M-17 joints, metres, camera frame, pelvis-centred"),
     ("smpl/pose", "float", (72,), "SMPL axis-angle pose, root in the camera frame"),
     ("smpl/betas", "float", (10,), "SMPL shape"),
+    ("smpl/gender", "bytes", (), "body model of the SMPL ground truth: 'male', 'female', or '' (neutral)"),
     ("dense/xy", "float", (None, 2), "dense keypoints in crop pixels"),
     ("dense/vertex_ids", "int", (None, 3), "body-model vertex ids of each dense keypoint's face"),
     ("dense/barycentric", "float", (None, 3), "barycentric weights of those vertices"),
@@ -51,13 +55,13 @@ FIELDS = (
 _DTYPES = {"int": tf.int64, "float": tf.float32, "bytes": tf.string}
 
 
-def _spec(kind, shape):
+def _spec(name, kind, shape):
     if shape and shape[0] is None:
         return tf.io.VarLenFeature(_DTYPES[kind])
-    return tf.io.FixedLenFeature(shape, _DTYPES[kind])
+    return tf.io.FixedLenFeature(shape, _DTYPES[kind], default_value=OPTIONAL_FIELDS.get(name))
 
 
-FEATURES = {name: _spec(kind, shape) for name, kind, shape, _ in FIELDS}
+FEATURES = {name: _spec(name, kind, shape) for name, kind, shape, _ in FIELDS}
 
 
 def _feature(kind, value):
@@ -74,7 +78,7 @@ def empty_sample(size):
     return {"schema_version": SCHEMA_VERSION, "source/dataset": b"", "source/id": b"", "source/image": b"",
             "image/encoded": b"", "image/size": size, "crop/box": np.zeros(3),
             "keypoints2d": np.zeros((NUM_KEYPOINTS, 3)), "joints3d": np.zeros((NUM_JOINTS_3D, 3)),
-            "smpl/pose": np.zeros(72), "smpl/betas": np.zeros(10),
+            "smpl/pose": np.zeros(72), "smpl/betas": np.zeros(10), "smpl/gender": b"",
             "dense/xy": np.zeros((0, 2)), "dense/vertex_ids": np.zeros((0, 3), np.int64),
             "dense/barycentric": np.zeros((0, 3)), "dense/vertex_ids_flipped": np.zeros((0, 3), np.int64),
             "dense/barycentric_flipped": np.zeros((0, 3)), "iuv/encoded": b"", "seg/encoded": b"",
@@ -122,6 +126,9 @@ def check_sample(sample):
     for flag, field in (("has_iuv", "iuv/encoded"), ("has_seg", "seg/encoded")):
         if sample[flag] and not sample[field]:
             problems.append(f"'{flag}' is set but '{field}' is empty")
+    gender = sample["smpl/gender"]
+    if (gender.decode() if isinstance(gender, bytes) else gender) not in GENDERS:
+        problems.append(f"'smpl/gender' is {gender!r}, expected one of {GENDERS}")
     if sample["has_dense"] and n == 0:
         problems.append("'has_dense' is set but there are no dense points")
     if not sample["image/encoded"]:
@@ -144,7 +151,8 @@ def validate_serialized(data, num_vertices=None):
     problems = []
     for name, kind, shape, _ in FIELDS:
         if name not in feature:
-            problems.append(f"missing feature '{name}'")
+            if name not in OPTIONAL_FIELDS:
+                problems.append(f"missing feature '{name}'")
             continue
         values = getattr(feature[name], {"int": "int64_list", "float": "float_list", "bytes": "bytes_list"}[kind]).value
         expected = int(np.prod(shape)) if shape and shape[0] is not None else None
@@ -166,6 +174,8 @@ def validate_serialized(data, num_vertices=None):
 def _value_problems(feature, num_vertices):
     problems = [f"'{flag}' is {feature[flag].int64_list.value[0]}, expected 0 or 1" for flag in ANNOTATION_FLAGS
                 if feature[flag].int64_list.value[0] not in (0, 1)]
+    if "smpl/gender" in feature and feature["smpl/gender"].bytes_list.value[0].decode("utf-8", "replace") not in GENDERS:
+        problems.append(f"'smpl/gender' is {feature['smpl/gender'].bytes_list.value[0]!r}, expected one of {GENDERS}")
     if feature["image/size"].int64_list.value[0] <= 0:
         problems.append(f"'image/size' is {feature['image/size'].int64_list.value[0]}, expected a positive size")
     visibility = np.asarray(feature["keypoints2d"].float_list.value).reshape(-1, 3)[:, 2]

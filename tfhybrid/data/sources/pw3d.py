@@ -12,6 +12,7 @@ from tfhybrid.safe_pickle import load_legacy_pickle
 
 MIN_CONFIDENCE = 0.3
 MIN_KEYPOINTS = 4
+GENDERS = {"m": "male", "f": "female"}
 
 
 class PW3DConverter(Converter):
@@ -64,6 +65,9 @@ class PW3DConverter(Converter):
         pose = np.asarray(data["poses"][actor][frame], np.float64).copy()
         pose[:3] = (Rotation.from_matrix(cam[:3, :3]) * Rotation.from_rotvec(pose[:3])).as_rotvec()
         betas = np.asarray(data["betas"][actor], np.float64)[:10]
+        gender = GENDERS.get(str(data["genders"][actor]))
+        if gender is None:
+            raise SkipSample(f"gender {data['genders'][actor]!r} of actor {actor} is neither 'm' nor 'f'")
         openpose = np.asarray(data["poses2d"][actor][frame], np.float64).T
         openpose[:, 2] = openpose[:, 2] > MIN_CONFIDENCE
         keypoints = conventions.convert_keypoints(openpose, "openpose18", "cocoplus")
@@ -71,4 +75,4 @@ class PW3DConverter(Converter):
             raise SkipSample(f"fewer than {MIN_KEYPOINTS} 2D keypoints with confidence above {MIN_CONFIDENCE}")
         return SourceSample(source_id=source_id, image_path=image_path, image=image, bbox=keypoint_box(keypoints),
                             keypoints=keypoints, joints3d=h36m_joints(self.geometry[0], pose, betas),
-                            smpl=(pose, betas), iuv_name=f"{sequence}/image_{frame:05d}_IUV.png")
+                            smpl=(pose, betas), gender=gender, iuv_name=f"{sequence}/image_{frame:05d}_IUV.png")
