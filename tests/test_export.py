@@ -5,7 +5,6 @@ import subprocess
 
 from concurrent import futures
 
-import cv2
 import grpc
 import keras
 import numpy as np
@@ -183,19 +182,6 @@ def test_every_input_kind_exports_and_matches_the_live_model(kind, toy, iuv_reco
     assert report["saved_model"]["max_vertex_difference_m"] < 1e-4
     assert report["variants"]["fp32"]["max_vertex_difference_m"] < 1e-4
     assert report["inputs"] == sorted(floats)
-
-
-def test_demo_draws_the_mesh_from_a_saved_model_alone(exported, tmp_path):
-    from tfhybrid import demo
-
-    image = np.full((90, 120, 3), 90, np.uint8)
-    path = str(tmp_path / "photo.png")
-    cv2.imwrite(path, image)
-    demo.run(exported, [path], [str(tmp_path / "photo_mesh.png")], bbox=(30, 10, 40, 70))
-    out = cv2.imread(str(tmp_path / "photo_mesh.png"))
-    assert out.shape == (90, 120 + 90, 3)
-    assert (out[:, :120] != 90).any(), "the mesh is drawn over the photo"
-    assert (out[:, 120:] != 255).any(), "the side view shows the mesh"
 
 
 class _SessionPredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):

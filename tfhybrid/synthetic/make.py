@@ -7,10 +7,9 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
-import sys
-import time
 
 from tfhybrid.fileio import write_bytes, write_image
+from tfhybrid.progress import ProgressBar
 from tfhybrid.synthetic import preview
 from tfhybrid.synthetic.model_files import write_model_files
 from tfhybrid.synthetic.world import DATASETS, World
@@ -31,30 +30,6 @@ def _render(task):
     return dataset, WRITERS[dataset].render_sample(_WORLD, index)
 
 
-class _Progress:
-    """A one-line progress bar on stderr, redrawn at most five times a second."""
-
-    def __init__(self, total):
-        self.total, self.start, self.shown = total, time.time(), 0.0
-
-    def update(self, done):
-        now = time.time()
-        if done < self.total and now - self.shown < 0.2:
-            return
-        self.shown = now
-        _draw(done, self.total, self.start)
-
-
-def _draw(done, total, start):
-    width = 30
-    filled = int(width * done / total)
-    rate = done / max(time.time() - start, 1e-9)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} samples, {rate:.1f}/s")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def make_world(out, num, seed=0, size=224, workers=0, datasets=DATASETS, preview_path=None):
     """Writes the world; returns {dataset: records}."""
     for name in datasets:
@@ -65,7 +40,7 @@ def make_world(out, num, seed=0, size=224, workers=0, datasets=DATASETS, preview
     tasks = [(name, i) for name in datasets for i in range(num)]
     records = {name: [] for name in datasets}
     workers = workers or os.cpu_count() or 1
-    progress = _Progress(len(tasks))
+    progress = ProgressBar(len(tasks), "samples")
     if workers == 1:
         _init_worker(out, seed, size)
         for done, task in enumerate(tasks, 1):
