@@ -229,3 +229,39 @@ def test_grpc_predict_requests(exported):
         assert tf.make_ndarray(stub.Predict(float_request, timeout=60).outputs["camera"]).shape == (1, 3)
     finally:
         server.stop(None)
+
+
+def test_grpc_request_of_a_two_branch_model_from_densepose_files(models, tmp_path):
+    """docs/serving.md's client path: photo + DensePose's _IUV.png/_INDS.png + a box -> files -> gRPC;
+    the reply equals the demo's prediction for the same person."""
+    from tfhybrid import client, demo
+    from tfhybrid.synthetic.photos import write_group_photos
+
+    path = str(tmp_path / "saved")
+    export.export_saved_model(models[1], path)
+    ((photo, _, boxes),) = write_group_photos(str(tmp_path / "photos"), 1, people_per_photo=2, seed=1)
+    files = client.serving_files(photo, boxes[1], SIZE, iuv_path=photo[:-4] + "_IUV.png")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_SessionPredictionService(path), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        request = predict_pb2.PredictRequest()
+        request.model_spec.signature_name = "serving_default"
+        for name, data in files.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto([data]))
+        vertices = tf.make_ndarray(stub.Predict(request, timeout=60).outputs["vertices"])
+    finally:
+        server.stop(None)
+    serve, kinds, size, _ = demo.load(path)
+    image = demo.read_photo(photo)
+    from tfhybrid import densepose
+
+    iuv = densepose.person_iuv(photo[:-4] + "_IUV.png", boxes[1], image.shape[:2])
+    assert (iuv[..., 0] > 0).sum() < (densepose.read_iuv_file(photo[:-4] + "_IUV.png")[..., 0] > 0).sum(), \
+        "only the instance under the box"
+    expected, _ = demo.predict(serve, kinds, size, image, [boxes[1]], [iuv])
+    np.testing.assert_allclose(vertices, expected["vertices"], atol=1e-4)
+    other, _ = demo.predict(serve, kinds, size, image, [boxes[0]], [iuv])
+    assert np.abs(other["vertices"] - vertices).max() > 1e-3, "another person gives another mesh"

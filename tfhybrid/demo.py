@@ -25,13 +25,12 @@ import cv2
 import numpy as np
 from absl import app, flags
 
-from tfhybrid import camera, densepose, people, preprocess, render
+from tfhybrid import camera, client, densepose, people, preprocess, render
 
 FLAGS = flags.FLAGS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 DENSEPOSE_SUFFIXES = ("_IUV.png", "_INDS.png")
-BOX_MARGIN = 1.2
 PERSON_COLORS = ((0.65, 0.75, 0.95), (0.95, 0.7, 0.5), (0.6, 0.9, 0.6), (0.95, 0.85, 0.45), (0.8, 0.6, 0.9))
 
 
@@ -78,11 +77,9 @@ def predict(serve, kinds, size, image, boxes, iuvs=None):
     """
     crops, iuv_crops, crop_boxes = [], [], []
     for index, bbox in enumerate(boxes):
-        box = camera.square_box(np.asarray(bbox, np.float64), BOX_MARGIN)
-        warp = camera.cv2_warp_matrix(camera.crop_matrix(box, size))
-        crops.append(cv2.warpAffine(image, warp, (size, size), flags=cv2.INTER_LINEAR))
-        if iuvs is not None:
-            iuv_crops.append(cv2.warpAffine(iuvs[index], warp, (size, size), flags=cv2.INTER_NEAREST))
+        crop, iuv_crop, box = client.person_crops(image, bbox, size, None if iuvs is None else iuvs[index])
+        crops.append(crop)
+        iuv_crops.append(iuv_crop)
         crop_boxes.append(box)
     inputs = preprocess.network_inputs(kinds, np.stack(crops), np.stack(iuv_crops) if iuvs is not None else None)
     outputs = serve(**{preprocess.FLOAT_INPUTS[kind]: value for kind, value in inputs.items()})
