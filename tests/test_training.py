@@ -247,3 +247,27 @@ def test_every_config_parses():
         assert result.returncode == 0, result.stderr[-2000:]
         counts.append(int(result.stdout.strip().splitlines()[-1]))
     assert counts[0] >= 28 and counts[1] == 7 and counts[2] == 1
+
+
+def test_multi_worker_training_writes_from_the_chief_only(tiny_records, tmp_path):
+    """`python -m tfhybrid.train --strategy=multi_worker` on two local workers runs to the end; only
+    the chief writes into the model directory, the other worker's scratch space is removed."""
+    world, records = tiny_records
+    model_dir = tmp_path / "model"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    ports = [_free_port(), _free_port()]
+    workers = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(tf_config), "TMPDIR": str(scratch)}
+        workers.append(subprocess.Popen(train_args(world, records, str(model_dir), "--strategy=multi_worker",
+                                                   "--steps=4", "--checkpoint_every=2", "--log_every=2"),
+                                        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for worker in workers:
+        _, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err[-3000:]
+    assert sorted(os.listdir(model_dir)) == ["checkpoints", "flags.json", "logs"]
+    assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith("ckpt-4")
+    assert len(os.listdir(model_dir / "logs")) == 1, "one TensorBoard writer"
+    assert os.listdir(scratch) == [], "the worker's scratch checkpoints are removed"

@@ -13,7 +13,9 @@ checkpoint.
 """
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 
@@ -53,6 +55,17 @@ def choose_strategy(name):
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's files: always, except on the non-chief workers of a
+    multi-worker cluster (the chief is task 'chief', or worker 0 of a cluster without one)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
 
 
 def parse_sources(specs):
@@ -162,8 +175,6 @@ def train(config, model_dir, runtime=RuntimeOptions(), strategy=None):
       config: `RunConfig`; runtime: `RuntimeOptions` (checkpointing, logging, strategy);
       strategy: a `tf.distribute.Strategy` (default: from `runtime.strategy`).
     """
-    import keras
-    import numpy as np
     import tensorflow as tf
 
     if not model_dir:
@@ -184,14 +195,34 @@ def train(config, model_dir, runtime=RuntimeOptions(), strategy=None):
         model = build_model(config, global_batch_size=global_batch)
         optimizer, schedule = make_optimizer(config.optim, model)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    manager = checkpoints.training_manager(model_dir, model, optimizer, step)
-    if manager.latest_checkpoint:
-        manager.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logging.info("resumed from %s at step %d", manager.latest_checkpoint, int(step.numpy()))
+    chief = is_chief(strategy)
+    # Every worker saves (saving may run collective ops), but only the chief into model_dir; the
+    # others into scratch folders removed at the end, as TensorFlow's multi-worker guide does.
+    scratch = None if chief else tempfile.mkdtemp(prefix=f"tfhybrid-worker{strategy.cluster_resolver.task_id}-")
+    try:
+        return _train_loop(config, model_dir, runtime, strategy, model, optimizer, schedule, step, scratch)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_loop(config, model_dir, runtime, strategy, model, optimizer, schedule, step, scratch):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    chief = scratch is None
+    global_batch = config.optim.batch_size
+    manager = checkpoints.training_manager(scratch or model_dir, model, optimizer, step)
+    latest = tf.train.latest_checkpoint(checkpoints.checkpoint_dir(model_dir))
+    if latest:
+        manager.checkpoint.restore(latest).assert_existing_objects_matched()
+        logging.info("resumed from %s at step %d", latest, int(step.numpy()))
     elif config.init_from:
         initialise_from(config.init_from, model, config)
     # Saved only once the model was built and restored, so a failed start leaves the folder as it was.
-    config_lib.save_run_config(model_dir, config)
+    if chief:
+        config_lib.save_run_config(model_dir, config)
     start_step = int(step.numpy())
     if start_step >= config.optim.steps:
         print(f"{model_dir} already trained for {start_step} steps")
@@ -205,7 +236,7 @@ def train(config, model_dir, runtime=RuntimeOptions(), strategy=None):
         report = strategy.run(model.replica_step, args=(batch,))
         return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in report.items()}
 
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs"))
+    writer = tf.summary.create_file_writer(os.path.join(model_dir, "logs")) if chief else tf.summary.create_noop_writer()
     progress = keras.utils.Progbar(config.optim.steps, stateful_metrics=["loss", "images/s"], unit_name="step")
     progress.update(start_step)
     tick, images = time.time(), 0
@@ -225,7 +256,7 @@ def train(config, model_dir, runtime=RuntimeOptions(), strategy=None):
             write_summaries(writer, current, {**report, "images_per_second": rate,
                                               "learning_rate": float(schedule(optimizer.iterations))},
                             model, strategy.experimental_local_results(batch)[0] if pictures else None)
-        if runtime.validate_every and (current % runtime.validate_every == 0 or last):
+        if chief and runtime.validate_every and (current % runtime.validate_every == 0 or last):
             validate(model, model_dir, runtime.validation_data, current, writer)
         if current % runtime.checkpoint_every == 0 or last:
             save_checked(manager, model, current)
