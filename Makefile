@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install quickstart test bench world smoke results clean
+.PHONY: install quickstart test bench world smoke results clean demo
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ quickstart: $(STAMP)
 	$(PY) -m tfhybrid.train --flagfile=configs/quickstart.flags
 	$(PY) -m tfhybrid.evaluate --flagfile=configs/quickstart.flags --data='$(QS)/records/up-3d-test-*.tfrecord' \
 		--picture=$(QS)/predictions.png
+
+# The demo on synthetic group photos, with the model `make quickstart` trained.
+demo: $(STAMP)
+	test -f $(QS)/model/flags.json || (echo "run make quickstart first: the demo uses its model" && false)
+	rm -rf $(QS)/export/1 $(QS)/demo
+	$(PY) -m tfhybrid.export --model_dir=$(QS)/model --out=$(QS)/export/1
+	$(PY) -m tfhybrid.synthetic.photos --out=$(QS)/photos --num=3 --people=3
+	$(PY) -m tfhybrid.demo --saved_model=$(QS)/export/1 --image=$(QS)/photos --out=$(QS)/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -258,3 +258,121 @@ def test_iuv_files_keep_the_persons_instance_and_refuse_what_they_cannot_hold(tm
     cv2.imwrite(path, iuv)
     with pytest.raises(ValueError, match="photo_IUV.png holds part id 31, expected 0..24"):
         person_iuv(path, (0, 5, 40, 50), (60, 80))
+
+
+def test_body_model_files_that_cannot_be_a_body_model_are_named(toy, tmp_path):
+    """Item 7: wrong key types, string arrays and a forged 1e11-vertex header (nothing is allocated
+    before the sizes are checked)."""
+    import io
+    import zipfile
+
+    from tfhybrid.bodymodel import BodyModelError, body_model_arrays, load_body_model
+
+    arrays = body_model_arrays(toy.model)
+    forged = tmp_path / "forged.npz"
+    with zipfile.ZipFile(forged, "w") as archive:
+        for key, value in arrays.items():
+            buffer = io.BytesIO()
+            if key == "v_template":
+                np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False,
+                                                              "shape": (100_000_000_000, 3)})
+                buffer.write(b"\0" * 64)
+            else:
+                np.save(buffer, value)
+            archive.writestr(f"{key}.npy", buffer.getvalue())
+    with pytest.raises(BodyModelError, match=r"forged.npz: array 'v_template' claims shape \(100000000000, 3\)"):
+        load_body_model(str(forged))
+    np.savez(tmp_path / "strings.npz", **{**arrays, "weights": np.array(["w"] * 7)})
+    with pytest.raises(BodyModelError, match="strings.npz: key 'weights' holds <U1 values, expected numbers"):
+        load_body_model(str(tmp_path / "strings.npz"))
+    with open(tmp_path / "int_key.pkl", "wb") as f:
+        pickle.dump({**arrays, 7: np.zeros(3)}, f, protocol=2)
+    with pytest.raises(BodyModelError, match="int_key.pkl: key 7 is a int, expected a string"):
+        load_body_model(str(tmp_path / "int_key.pkl"))
+
+
+def test_uv_tables_that_hold_no_surface_are_named(tmp_path):
+    import scipy.io
+
+    from tfhybrid.densepose import UVTableError, load_uv_table
+
+    (tmp_path / "empty.mat").write_bytes(b"")
+    scipy.io.savemat(tmp_path / "zeros.mat", {name: np.zeros((0, 3 if name == "All_Faces" else 1)) for name in
+                                              ("All_FaceIndices", "All_Faces", "All_U_norm", "All_V_norm",
+                                               "All_vertices")})
+    for path, message in ((tmp_path, "not a file"), (tmp_path / "empty.mat", "not a readable MATLAB file"),
+                          (tmp_path / "zeros.mat", "holds no surface")):
+        with pytest.raises(UVTableError, match=message):
+            load_uv_table(str(path))
+
+
+def test_malformed_annotations_are_skipped_with_their_reason(tiny_records, tmp_path):
+    """Item 7: COCO keypoints of the wrong length, DensePose U/V out of range or NaN, a UP-3D body
+    without a full pose: each sample is skipped, naming what is wrong."""
+    import shutil
+
+    import cv2
+
+    from tfhybrid.data.converter import SampleRef, SkipSample
+    from tfhybrid.data.sources.coco_densepose import COCODensePoseConverter
+    from tfhybrid.data.sources.up3d import UP3DConverter
+
+    world, _ = tiny_records
+    (tmp_path / "coco" / "train2014").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "coco" / "train2014" / "a.jpg"), np.full((60, 80, 3), 128, np.uint8))
+    coco = COCODensePoseConverter(dataclasses.replace(_up3d_options(world, str(tmp_path / "out")),
+                                                      src=str(tmp_path / "coco"), split="train"))
+    good = {"id": 1, "category_id": 1, "num_keypoints": 17, "bbox": [10, 5, 40, 50],
+            "keypoints": [20, 20, 2] * 17, "dp_x": [10.0, 20.0], "dp_y": [30.0, 40.0], "dp_I": [1.0, 2.0],
+            "dp_U": [0.2, 0.4], "dp_V": [0.5, 0.6]}
+    assert coco.load(SampleRef("coco-1", {"image_path": "train2014/a.jpg", "annotation": good})).dense is not None
+    for change, message in (({"keypoints": [20, 20, 2] * 10}, r"'keypoints' has shape \(30,\), expected \(51,\)"),
+                            ({"dp_U": [0.2, 1.7]}, r"dp_U or dp_V holds values outside \[0, 1\]"),
+                            ({"dp_V": [0.2, float("nan")]}, "'dp_V' holds NaN"),
+                            ({"bbox": "everywhere"}, "'bbox' is not an array of numbers")):
+        with pytest.raises(SkipSample, match=message):
+            coco.load(SampleRef("coco-1", {"image_path": "train2014/a.jpg", "annotation": {**good, **change}}))
+
+    source = os.path.join(world, "up-3d")
+    stem = sorted(n for n in os.listdir(source) if n.endswith("_body.pkl"))[0][:-len("_body.pkl")]
+    up3d_dir = tmp_path / "up-3d"
+    up3d_dir.mkdir()
+    for name in os.listdir(source):
+        if name.startswith(stem):
+            shutil.copy(os.path.join(source, name), up3d_dir / name)
+    converter = UP3DConverter(_up3d_options(world, str(tmp_path / "out"), src=str(up3d_dir)))
+    for body, message in (({"betas": np.zeros(10)}, f"{stem}_body.pkl has no 'pose'"),
+                          ({"pose": np.zeros(69), "betas": np.zeros(10)}, r"'pose' has shape \(69,\), expected \(72,\)"),
+                          ([np.zeros(72)], "is a list, expected a mapping")):
+        with open(up3d_dir / f"{stem}_body.pkl", "wb") as f:
+            pickle.dump(body, f, protocol=2)
+        with pytest.raises(SkipSample, match=message):
+            converter.load(SampleRef(stem, {}))
+
+
+def test_3dpw_and_h36m_files_with_missing_keys_or_wrong_shapes_are_named(tiny_records, tmp_path):
+    from tfhybrid.data.sources.h36m import H36MConverter
+    from tfhybrid.data.sources.pw3d import PW3DConverter
+
+    world, _ = tiny_records
+    sequences = tmp_path / "3dpw" / "sequenceFiles" / "test"
+    sequences.mkdir(parents=True)
+    sequence = {"sequence": "walk", "genders": ["m"], "poses": [np.zeros((3, 72))], "betas": [np.zeros(10)],
+                "cam_poses": np.tile(np.eye(4), (3, 1, 1)), "campose_valid": [np.ones(3, bool)],
+                "poses2d": [np.zeros((3, 3, 18))]}
+    options = dataclasses.replace(_up3d_options(world, str(tmp_path / "out")), src=str(tmp_path / "3dpw"),
+                                  split="test")
+    for change, message in (({"poses2d": None}, r"missing key\(s\) \['poses2d'\]"),
+                            ({"poses": [np.zeros((2, 72))]}, r"'poses' has \[2\] frames per actor, 'cam_poses' has 3"),
+                            ({"genders": ["m", "f"]}, "'poses', .* must have one entry per actor")):
+        data = {k: v for k, v in {**sequence, **change}.items() if v is not None}
+        with open(sequences / "walk.pkl", "wb") as f:
+            pickle.dump(data, f, protocol=2)
+        with pytest.raises(ValueError, match=f"walk.pkl: {message}"):
+            PW3DConverter(options).list_samples()
+    h36m = tmp_path / "h36m"
+    h36m.mkdir()
+    np.savez(h36m / "h36m_train.npz", imgname=np.array(["images/S1_a.54138969_000001.jpg"] * 2),
+             center=np.zeros((2, 2)), scale=np.ones(2), part=np.zeros((2, 17, 3)))
+    with pytest.raises(ValueError, match=r"h36m_train.npz: 'part' has shape \(2, 17, 3\), expected \(2, 24, 3\)"):
+        H36MConverter(dataclasses.replace(options, src=str(h36m), split="train")).list_samples()

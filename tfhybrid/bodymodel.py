@@ -169,8 +169,28 @@ def _orient(array, rows_hint, num_v, src, key):
     return array
 
 
+def _numeric_mapping(data, source):
+    """The mapping with str keys and every array numeric (dense or scipy.sparse); BodyModelError
+    naming the key otherwise. Other values (chumpy leftovers such as 'bs_style') pass unchanged."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(key, bytes):
+            key = key.decode("latin1")
+        if not isinstance(key, str):
+            raise BodyModelError(f"{source}: key {key!r} is a {type(key).__name__}, expected a string")
+        if isinstance(value, np.ndarray) and not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
+            if key in _NUMERIC_KEYS or _regressor_name(key) is not None:
+                raise BodyModelError(f"{source}: key '{key}' holds {value.dtype} values, expected numbers")
+        out[key] = value
+    return out
+
+
+_NUMERIC_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+
+
 def _from_mapping(data, source):
-    required = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+    data = _numeric_mapping(data, source)
+    required = _NUMERIC_KEYS
     missing = [k for k in required if k not in data]
     if missing:
         raise BodyModelError(f"{source}: missing key(s) {missing}; an SMPL-format model needs {list(required)}")
@@ -193,6 +213,31 @@ def _from_mapping(data, source):
         weights=data["weights"], parents=kintree[0], faces=data["f"], extra_regressors=extra, source=source)
 
 
+def check_npz_sizes(path):
+    """Reads only the headers of an `.npz`'s arrays and refuses one whose shape claims more bytes
+    than its member holds (a forged header would otherwise allocate before the read fails)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if needed > info.file_size:
+                    raise BodyModelError(f"{path}: array '{info.filename[:-4]}' claims shape {shape} of {dtype} "
+                                         f"({needed} bytes) but holds {info.file_size} bytes")
+    except BodyModelError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise BodyModelError(f"{path}: not a readable .npz archive (truncated?): {err}") from None
+    except ValueError as err:
+        raise BodyModelError(f"{path}: an array header does not read: {err}") from None
+
+
 def load_body_model(path, extra_regressors=None):
     """Reads an SMPL-format body model from a `.pkl` (any flavour) or `.npz`.
 
@@ -207,6 +252,7 @@ def load_body_model(path, extra_regressors=None):
     if not os.path.exists(path):
         raise FileNotFoundError(f"body model file not found: {path}")
     if path.endswith(".npz"):
+        check_npz_sizes(path)
         try:
             with np.load(path, allow_pickle=False) as archive:
                 data = {k: archive[k] for k in archive.files}

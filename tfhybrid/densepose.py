@@ -58,15 +58,19 @@ def _field(mat, key, path):
 
 def load_uv_table(path, symmetry_path=None):
     """Reads `UV_Processed.mat` (and optionally `UV_symmetry_transforms.mat`) into a `UVTable`."""
+    if not os.path.isfile(path):
+        raise UVTableError(f"{path}: not a file (DensePose's UV_Processed.mat is expected)")
     try:
         mat = scipy.io.loadmat(path)
-    except (ValueError, OSError, TypeError) as err:
+    except (ValueError, OSError, TypeError, scipy.io.matlab.MatReadError) as err:
         raise UVTableError(f"{path}: not a readable MATLAB file: {err}") from None
     parts = _field(mat, "All_FaceIndices", path).reshape(-1)
     faces = _field(mat, "All_Faces", path)
     u = _field(mat, "All_U_norm", path).reshape(-1).astype(np.float64)
     v = _field(mat, "All_V_norm", path).reshape(-1).astype(np.float64)
     body = _field(mat, "All_vertices", path).reshape(-1)
+    if parts.size == 0 or u.size == 0:
+        raise UVTableError(f"{path}: 'All_FaceIndices' or 'All_U_norm' is empty: the table holds no surface")
     if faces.ndim != 2 or faces.shape[1] != 3 or faces.shape[0] != parts.shape[0]:
         raise UVTableError(f"{path}: 'All_Faces' has shape {faces.shape}, expected ({parts.shape[0]}, 3) "
                            "matching 'All_FaceIndices'")
@@ -89,7 +93,7 @@ def load_uv_table(path, symmetry_path=None):
 def _load_symmetry(path):
     try:
         mat = scipy.io.loadmat(path)
-    except (ValueError, OSError, TypeError) as err:
+    except (ValueError, OSError, TypeError, scipy.io.matlab.MatReadError) as err:
         raise UVTableError(f"{path}: not a readable MATLAB file: {err}") from None
     tables = []
     for key in ("U_transforms", "V_transforms"):

@@ -9,6 +9,11 @@ from tfhybrid.data.converter import Converter, SampleRef, SkipSample, SourceSamp
 _FILES = {"train": "h36m_train.npz", "test": "h36m_valid_protocol1.npz"}
 
 
+# Per-image shapes of SPIN's Human3.6M files.
+ROW_SHAPES = {"center": (2,), "scale": (), "part": (24, 3), "S": (24, 4), "pose": (72,), "shape": (10,),
+              "has_smpl": ()}
+
+
 class H36MConverter(Converter):
     name = "h36m"
     split_names = tuple(_FILES)
@@ -30,6 +35,10 @@ class H36MConverter(Converter):
             if key not in arrays:
                 raise ValueError(f"{path}: missing key '{key}'")
         n = arrays["imgname"].shape[0]
+        for key, shape in ROW_SHAPES.items():
+            if key in arrays and arrays[key].shape != (n, *shape):
+                raise ValueError(f"{path}: '{key}' has shape {arrays[key].shape}, expected {(n, *shape)} "
+                                 f"({n} images)")
         rows = []
         for i in range(n):
             row = {k: v[i] for k, v in arrays.items()}

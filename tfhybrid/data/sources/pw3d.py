@@ -7,12 +7,13 @@ from scipy.spatial.transform import Rotation
 
 from tfhybrid import conventions
 from tfhybrid.data.converter import Converter, SampleRef, SkipSample, SourceSample, read_image
-from tfhybrid.data.sources.common import h36m_joints, keypoint_box
+from tfhybrid.data.sources.common import h36m_joints, keypoint_box, numeric_array
 from tfhybrid.safe_pickle import load_legacy_pickle
 
 MIN_CONFIDENCE = 0.3
 MIN_KEYPOINTS = 4
 GENDERS = {"m": "male", "f": "female"}
+SEQUENCE_KEYS = ("sequence", "genders", "poses", "betas", "cam_poses", "campose_valid", "poses2d")
 
 
 class PW3DConverter(Converter):
@@ -42,12 +43,24 @@ class PW3DConverter(Converter):
         for path in files:
             try:
                 data = load_legacy_pickle(path)
-                sequence = data["sequence"]
-                valid = data["campose_valid"]
-                count = np.asarray(data["cam_poses"]).shape[0]
             except Exception as err:
                 raise ValueError(f"cannot read the 3DPW sequence file {path}: {err!r}") from None
-            for actor in range(len(data["poses"])):
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}: a 3DPW sequence file holds a dict, found {type(data).__name__}")
+            missing = [key for key in SEQUENCE_KEYS if key not in data]
+            if missing:
+                raise ValueError(f"{path}: missing key(s) {missing} of a 3DPW sequence file")
+            sequence, valid = data["sequence"], data["campose_valid"]
+            count = np.asarray(data["cam_poses"]).shape[0]
+            actors = len(data["poses"])
+            if not (len(data["betas"]) == len(data["poses2d"]) == len(data["genders"]) == len(valid) == actors):
+                raise ValueError(f"{path}: 'poses', 'betas', 'poses2d', 'genders' and 'campose_valid' must have "
+                                 f"one entry per actor ({actors})")
+            for key in ("poses", "poses2d", "campose_valid"):
+                frames = [len(per_actor) for per_actor in data[key]]
+                if any(n != count for n in frames):
+                    raise ValueError(f"{path}: '{key}' has {frames} frames per actor, 'cam_poses' has {count}")
+            for actor in range(actors):
                 for frame in range(count):
                     if valid[actor][frame]:
                         refs.append(SampleRef(f"3dpw-{sequence}-{frame:05d}-{actor}",
@@ -61,14 +74,18 @@ class PW3DConverter(Converter):
         sequence = data["sequence"]
         image_path = f"imageFiles/{sequence}/image_{frame:05d}.jpg"
         image = read_image(os.path.join(self.options.src, image_path))
-        cam = np.asarray(data["cam_poses"][frame], np.float64)
-        pose = np.asarray(data["poses"][actor][frame], np.float64).copy()
+        where = f"{os.path.basename(path)} frame {frame} actor {actor}"
+        cam = numeric_array(data["cam_poses"][frame], "cam_poses", (4, 4), where)
+        pose = numeric_array(data["poses"][actor][frame], "poses", (72,), where).copy()
         pose[:3] = (Rotation.from_matrix(cam[:3, :3]) * Rotation.from_rotvec(pose[:3])).as_rotvec()
-        betas = np.asarray(data["betas"][actor], np.float64)[:10]
+        betas = numeric_array(data["betas"][actor], "betas", (None,), where)[:10]
+        if betas.size < 10:
+            raise SkipSample(f"{where}: 'betas' has {betas.size} values, expected at least 10")
         gender = GENDERS.get(str(data["genders"][actor]))
         if gender is None:
             raise SkipSample(f"gender {data['genders'][actor]!r} of actor {actor} is neither 'm' nor 'f'")
-        openpose = np.asarray(data["poses2d"][actor][frame], np.float64).T
+        openpose = numeric_array(data["poses2d"][actor][frame], "poses2d", (3, len(conventions.OPENPOSE18_JOINTS)),
+                                 where).T
         openpose[:, 2] = openpose[:, 2] > MIN_CONFIDENCE
         keypoints = conventions.convert_keypoints(openpose, "openpose18", "cocoplus")
         if keypoints[:, 2].sum() < MIN_KEYPOINTS:

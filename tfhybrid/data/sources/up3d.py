@@ -6,7 +6,7 @@ import numpy as np
 
 from tfhybrid import conventions
 from tfhybrid.data.converter import Converter, SampleRef, SkipSample, SourceSample, read_image
-from tfhybrid.data.sources.common import h36m_joints, keypoint_box
+from tfhybrid.data.sources.common import h36m_joints, keypoint_box, numeric_field
 from tfhybrid.safe_pickle import load_legacy_pickle
 
 
@@ -62,7 +62,10 @@ class UP3DConverter(Converter):
         lsp[:, 2] = (lsp[:, 2] > 0) & (lsp[:, 0] > 0) & (lsp[:, 1] > 0)
         keypoints = np.zeros((len(conventions.COCOPLUS_JOINTS), 3))
         keypoints[:14] = lsp
-        pose, betas = np.asarray(body["pose"], np.float64), np.asarray(body["betas"], np.float64)
+        pose = numeric_field(body, "pose", (72,), f"{stem}_body.pkl")
+        betas = numeric_field(body, "betas", (None,), f"{stem}_body.pkl")
+        if betas.size < 10:
+            raise SkipSample(f"{stem}_body.pkl: 'betas' has {betas.size} values, expected at least 10")
         model = self.geometry[0]
         return SourceSample(source_id=stem, image_path=f"{stem}_image.png", image=image,
                             bbox=self._box(stem, keypoints), keypoints=keypoints,

@@ -9,6 +9,7 @@ Keys: `imgname` (N,) str, `center` (N, 2) and `scale` (N,) (box side / 200) in p
 import numpy as np
 
 from tfhybrid import conventions
+from tfhybrid.data.sources.h36m import ROW_SHAPES
 from tfhybrid.fileio import write_image, write_npz
 from tfhybrid.synthetic import scene
 from tfhybrid.synthetic.world import keypoints_2d, place_person, write_iuv_files
@@ -18,7 +19,6 @@ TRAIN_SUBJECTS, VALID_SUBJECTS = (1, 5, 6, 7, 8), (9, 11)
 ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Posing", "Walking", "Sitting", "Waiting")
 CAMERAS = ("54138969", "55011271", "58860488", "60457274")
 FILES = {"train": "h36m_train.npz", "valid": "h36m_valid_protocol1.npz"}
-_SHAPES = {"center": (2,), "scale": (), "part": (24, 3), "S": (24, 4), "pose": (72,), "shape": (10,), "has_smpl": ()}
 
 
 def _identity(index):
@@ -59,6 +59,6 @@ def finish(world, records):
     for split, filename in FILES.items():
         rows = [r for r in sorted(records, key=lambda r: r["index"]) if r["split"] == split]
         arrays = {"imgname": np.array([r["imgname"] for r in rows], dtype=str)}
-        for key, shape in _SHAPES.items():
+        for key, shape in ROW_SHAPES.items():
             arrays[key] = np.array([r[key] for r in rows], dtype=np.float64).reshape((len(rows),) + shape)
         write_npz(world.path(NAME, filename), arrays)
