@@ -154,7 +154,9 @@ def test_every_archived_study_run_loads():
 def test_commands_keep_tensorflows_start_up_messages_out(tmp_path):
     """A command's output holds its own messages, not TensorFlow's start-up lines (oneDNN notice,
     CUDA probes); TFHYBRID_TF_LOGS=1 shows them again."""
-    command = [sys.executable, "-m", "tfhybrid.evaluate", f"--model_dir={tmp_path}"]
+    (tmp_path / "up-3d-test-00000-of-00001.tfrecord").write_bytes(b"")
+    command = [sys.executable, "-m", "tfhybrid.evaluate", f"--model_dir={tmp_path}",
+               f"--data={tmp_path}/up-3d-test-*.tfrecord"]
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TFHYBRID_TF_LOGS")}
     quiet = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
     assert quiet.returncode != 0 and f"{tmp_path} holds no flags.json" in quiet.stderr
