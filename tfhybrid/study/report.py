@@ -1,4 +1,4 @@
-"""Tables, plots and findings of the study from its finished runs.
+"""Tables, plots and the claims table of the study from its finished runs.
 
 `results.csv` has one row per (experiment cell, seed); `results.md` lays the tables out like the
 paper's, with the paper's numbers in the row below ours, and embeds the plots (`plots/*.png`).
@@ -179,11 +179,6 @@ def curve_markdown(experiment, agg):
     return "\n".join(lines)
 
 
-def _pve(agg, experiment, row, column):
-    stats = agg.get((experiment, row, column))
-    return stats["PVE"][0] if stats and "PVE" in stats else None
-
-
 def _change(a, b):
     """Relative change from b to a in percent, or None."""
     return None if a is None or b is None else 100.0 * (a - b) / b
@@ -191,42 +186,6 @@ def _change(a, b):
 
 def _fmt(value, unit="%"):
     return "not run yet" if value is None else f"{value:+.1f}{unit}"
-
-
-def findings(agg):
-    """{experiment: [line, ...]}: the paper's quantitative claims next to ours."""
-    t3 = paper.TABLE3["image"]
-    ours = {col: _pve(agg, "table3", "image", col) for col in t3}
-    out = {"table3": [
-        f"dense + 2D vs 3D + 2D (image input), PVE change: paper {_fmt(_change(t3['dense_2d'][0], t3['3d_2d'][0]))}, "
-        f"ours {_fmt(_change(ours['dense_2d'], ours['3d_2d']))}",
-        f"20% 3D + dense + 2D vs 3D + 2D: paper {_fmt(_change(t3['20pct3d_dense_2d'][0], t3['3d_2d'][0]))}, "
-        f"ours {_fmt(_change(ours['20pct3d_dense_2d'], ours['3d_2d']))}",
-        f"adding dense to 3D + 2D: paper {_fmt(_change(t3['3d_dense_2d'][0], t3['3d_2d'][0]))}, "
-        f"ours {_fmt(_change(ours['3d_dense_2d'], ours['3d_2d']))}",
-        f"adding dense to 2D only: paper {_fmt(_change(t3['dense_2d'][0], t3['2d'][0]))}, "
-        f"ours {_fmt(_change(ours['dense_2d'], ours['2d']))}",
-    ]}
-    inputs = ("iuv", "seg", "image+iuv", "image+seg")
-    mine = [_change(_pve(agg, "table3", i, "2d"), ours["2d"]) for i in inputs]
-    mine = [m for m in mine if m is not None]
-    theirs = np.mean([_change(paper.TABLE3[i]["2d"][0], t3["2d"][0]) for i in inputs])
-    out["table3"].append(f"IUV or segmentation as input instead of the image, 2D only (mean over the four): paper "
-                         f"{_fmt(theirs)}, ours {_fmt(float(np.mean(mine)) if mine else None)}")
-    f4 = {c: _pve(agg, "fig4", "image", c) for c in ("100", "20", "1", "0")}
-    out["fig4"] = [f"20% vs 100% paired 3D: paper about +5-6%, ours {_fmt(_change(f4['20'], f4['100']))}",
-                   f"0% vs 1% paired 3D: paper +34%, ours {_fmt(_change(f4['0'], f4['1']))}"]
-    two_d = ours["2d"]
-    f5 = {c: _pve(agg, "fig5", "image", c) for c in ("0", "10", "40")}
-    out["fig5"] = [f"sigma 10 vs 0: ours {_fmt(_change(f5['10'], f5['0']))}",
-                   f"sigma 40 vs 2D only: ours {_fmt(_change(f5['40'], two_d))} (the paper: still clearly better)"]
-    f6 = {c: _pve(agg, "fig6", "image", c) for c in ("100", "60", "15pp")}
-    out["fig6"] = [f"60% vs 100% of the dense points: ours {_fmt(_change(f6['60'], f6['100']))}",
-                   f"15 points per person vs 2D only: ours {_fmt(_change(f6['15pp'], two_d))} "
-                   f"(the paper: far better)"]
-    out["refine"] = [f"raw vs refined IUV: paper +20.1%, ours "
-                     f"{_fmt(_change(_pve(agg, 'refine', 'image', 'raw'), _pve(agg, 'refine', 'image', 'refined')))}"]
-    return out
 
 
 SIGNIFICANCE = 2.0        # the rule of docs/results.md: differences beyond 2 pooled standard deviations
@@ -342,7 +301,6 @@ def plots(experiments, agg, baseline, folder):
 def markdown(experiments, agg, baseline, images, image_prefix, profile_name, curves=""):
     """The results as markdown; `images` maps experiments to PNG names under `image_prefix`;
     `curves` is the learning curves' section."""
-    notes = findings(agg)
     lines = [f"Profile `{profile_name}`. PVE / MPJPE / PVE-T in mm on the UP-3D-like test split "
              "(mean ± standard deviation over seeds where there are several); the paper's numbers on UP-3D in "
              "italics below ours."]
@@ -360,8 +318,6 @@ def markdown(experiments, agg, baseline, images, image_prefix, profile_name, cur
             lines += ["", f"![{experiment.title}]({image_prefix}{images[experiment.name]})"]
         if experiment.name in paper.FINDINGS:
             lines += ["", f"Paper: {paper.FINDINGS[experiment.name]}"]
-        if notes.get(experiment.name):
-            lines += [""] + [f"- {line}" for line in notes[experiment.name]]
     return "\n".join(lines) + "\n"
 
 
