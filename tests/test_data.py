@@ -1,6 +1,7 @@
 """Converters, DensePose mapping, refinement, augmentation and the tf.data pipeline."""
 import dataclasses
 import json
+import glob
 import os
 
 import cv2
@@ -429,3 +430,26 @@ def test_uv_noise_perturbs_iuv_and_dense_points_reproducibly(world, records, tmp
     delta = np.concatenate(deltas)
     assert 12.0 < np.std(delta) < 21.0 and abs(np.mean(delta)) < 3.0, (np.std(delta), np.mean(delta))  # sigma 20, clipped
     assert points > 0 and moved > 0.3 * points
+
+
+def test_records_are_checked_once_however_many_epochs(records, monkeypatch):
+    """The Python record check runs once per record; later epochs reuse its verdict, corrupt records
+    included."""
+    from tfhybrid.data import pipeline
+
+    out, _ = records
+    files = sorted(glob.glob(os.path.join(out, "up-3d-*.tfrecord")))
+    count = sum(1 for _ in tf.data.TFRecordDataset(files))
+    calls = []
+    real = schema.validate_serialized
+
+    def counting(data, num_vertices=None):
+        calls.append(1)
+        problems = real(data, num_vertices)
+        return problems or (["flagged by the test"] if len(calls) == 1 else [])
+
+    monkeypatch.setattr(pipeline.schema, "validate_serialized", counting)
+    corrupt = CorruptRecords()
+    epochs = list(pipeline.read_records(files, skip_corrupt=True, corrupt=corrupt).repeat(3))
+    assert len(calls) == count, "each record checked once"
+    assert len(epochs) == 3 * (count - 1) and len(corrupt) == 1, "the flagged record stays skipped"

@@ -60,15 +60,26 @@ def shard_files(patterns):
 
 
 def _checker(skip_corrupt, corrupt, num_vertices=None):
+    # Each record is checked once per process: later epochs look its verdict up (one byte per
+    # record), since the check parses the Example in Python under the GIL.
+    verdicts = {}                   # shard -> bytearray: 0 unchecked, 1 valid, 2 corrupt
+
     def check(shard, index, record):
+        seen = verdicts.setdefault(shard.numpy(), bytearray())
+        i = int(index.numpy())
+        if i < len(seen) and seen[i]:
+            return seen[i] == 1
         problems = schema.validate_serialized(record.numpy(), num_vertices)
+        if i >= len(seen):
+            seen.extend(bytes(i + 1 - len(seen)))
+        seen[i] = 2 if problems else 1
         if not problems:
             return True
         where = shard.numpy().decode()
         if skip_corrupt:
-            corrupt.add(where, index.numpy(), "; ".join(problems))
+            corrupt.add(where, i, "; ".join(problems))
             return False
-        raise CorruptRecordError(f"{where} record {index.numpy()}: " + "; ".join(problems))
+        raise CorruptRecordError(f"{where} record {i}: " + "; ".join(problems))
 
     def check_tf(shard, index, record):
         ok = tf.py_function(check, [shard, index, record], tf.bool)
