@@ -1,4 +1,5 @@
 """Losses, metrics, the distributed step, and training runs that are killed, resumed and evaluated."""
+import glob
 import json
 import os
 import signal
