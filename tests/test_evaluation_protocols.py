@@ -126,13 +126,18 @@ def test_3dpw_and_h36m_protocols_match_numpy(setup):
 
 
 def test_evaluation_refuses_to_guess(setup, tmp_path):
+    from absl import app
+
+    from tfhybrid.evaluate import evaluation_files
+
+    with pytest.raises(app.UsageError, match="--data is required"):
+        evaluation_files([])
+    with pytest.raises(app.UsageError, match="matches no file"):
+        evaluation_files([f"{tmp_path}/nothing-*.tfrecord"])
+    with pytest.raises(app.UsageError, match="needs both --body_model_male and --body_model_female"):
+        evaluation_files([f"{setup['records']}/3dpw-*.tfrecord"], setup["gendered"]["male"])
     result = _evaluate(setup)
     assert result.returncode != 0 and "--data is required" in result.stderr
-    result = _evaluate(setup, f"--data={tmp_path}/nothing-*.tfrecord")
-    assert result.returncode != 0 and "matches no file" in result.stderr
-    result = _evaluate(setup, f"--data={setup['records']}/3dpw-*.tfrecord",
-                       f"--body_model_male={setup['gendered']['male']}")
-    assert result.returncode != 0 and "needs both --body_model_male and --body_model_female" in result.stderr
     result = _evaluate(setup, f"--data={setup['records']}/3dpw-*.tfrecord")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(os.path.join(setup["model_dir"], "metrics", "3dpw-test.json")))

@@ -212,19 +212,26 @@ def format_report(report):
     return "\n".join(lines)
 
 
+def evaluation_files(patterns, body_model_male=None, body_model_female=None):
+    """The shards `patterns` name; UsageError when none is named or found, or when only one of the
+    gendered body models is given."""
+    if not patterns:
+        raise app.UsageError("--data is required: the shards to evaluate, e.g. "
+                             "--data='out/records/up-3d-test-*.tfrecord' (the training data are never assumed)")
+    files = sorted({f for pattern in patterns for f in glob.glob(pattern)})
+    if not files:
+        raise app.UsageError(f"--data {list(patterns)} matches no file")
+    if bool(body_model_male) != bool(body_model_female):
+        raise app.UsageError("3DPW's protocol needs both --body_model_male and --body_model_female")
+    return files
+
+
 def main(argv):
     del argv
     from tfhybrid import protocols
     from tfhybrid.fileio import write_bytes
 
-    if not FLAGS.data:
-        raise app.UsageError("--data is required: the shards to evaluate, e.g. "
-                             "--data='out/records/up-3d-test-*.tfrecord' (the training data are never assumed)")
-    files = sorted({f for pattern in FLAGS.data for f in glob.glob(pattern)})
-    if not files:
-        raise app.UsageError(f"--data {FLAGS.data} matches no file")
-    if bool(FLAGS.body_model_male) != bool(FLAGS.body_model_female):
-        raise app.UsageError("3DPW's protocol needs both --body_model_male and --body_model_female")
+    files = evaluation_files(FLAGS.data, FLAGS.body_model_male, FLAGS.body_model_female)
     try:
         from tfhybrid.bodymodel import load_body_model
         from tfhybrid.config import load_run_config
