@@ -54,7 +54,7 @@ def test_wrong_checkpoints_are_named(state, toy):
     model({"image": np.zeros((1, SIZE, SIZE, 3), np.float32), "iuv": np.zeros((1, SIZE, SIZE, 3), np.float32)})
     broken = dict(state)
     del broken["module.regressor.0.bias"]
-    with pytest.raises(CheckpointError, match="missing key 'regressor.0.bias'"):
+    with pytest.raises(CheckpointError, match="missing tensor 'regressor.0.bias'"):
         load_into(model, broken)
     extra = {**state, "module.something.weight": np.zeros(3, np.float32)}
     with pytest.raises(CheckpointError, match="not used"):

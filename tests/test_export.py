@@ -1,4 +1,5 @@
 """SavedModel signatures (TF2 and TF1 session loaders, saved_model_cli), bad inputs, and TFLite."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -205,13 +206,21 @@ class _SessionPredictionService(prediction_service_pb2_grpc.PredictionServiceSer
         return response
 
 
-def test_grpc_predict_requests(exported):
+@contextlib.contextmanager
+def _served(path):
+    """A PredictionService stub talking to a local server of the SavedModel at `path`."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_SessionPredictionService(exported), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_SessionPredictionService(path), server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        yield prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+    finally:
+        server.stop(None)
+
+
+def test_grpc_predict_requests(exported):
+    with _served(exported) as stub:
         crops = [encode_image(im, ".jpg") for im in _images(2, 5)]
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "tfhybrid"
@@ -227,8 +236,6 @@ def test_grpc_predict_requests(exported):
         images = (_images(1, 6) / 127.5 - 1.0).astype(np.float32)
         float_request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
         assert tf.make_ndarray(stub.Predict(float_request, timeout=60).outputs["camera"]).shape == (1, 3)
-    finally:
-        server.stop(None)
 
 
 def test_grpc_request_of_a_two_branch_model_from_densepose_files(models, tmp_path):
@@ -241,19 +248,12 @@ def test_grpc_request_of_a_two_branch_model_from_densepose_files(models, tmp_pat
     export.export_saved_model(models[1], path)
     ((photo, _, boxes),) = write_group_photos(str(tmp_path / "photos"), 1, people_per_photo=2, seed=1)
     files = client.serving_files(photo, boxes[1], SIZE, iuv_path=photo[:-4] + "_IUV.png")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_SessionPredictionService(path), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+    with _served(path) as stub:
         request = predict_pb2.PredictRequest()
         request.model_spec.signature_name = "serving_default"
         for name, data in files.items():
             request.inputs[name].CopyFrom(tf.make_tensor_proto([data]))
         vertices = tf.make_ndarray(stub.Predict(request, timeout=60).outputs["vertices"])
-    finally:
-        server.stop(None)
     serve, kinds, size, _ = demo.load(path)
     image = demo.read_photo(photo)
     from tfhybrid import densepose

@@ -106,14 +106,14 @@ def test_files_that_do_not_fit_are_named(tmp_path, keras_files):
     pth = str(tmp_path / "resnet18.pth")
     torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, pth)
     with pytest.raises(WeightsError, match=r"resnet18.pth: tensor 'layer1.0.conv1.weight' has shape \(64, 64, 3, 3\), "
-                                           r"the encoder needs \(64, 64, 1, 1\)"):
+                                           r"expected \(64, 64, 1, 1\)"):
         build_encoder(50, (SIZE, SIZE, 3), "image_encoder", weights_path=pth, layout="torchvision")
     del state["layer4.1.bn2.running_var"]
     short = str(tmp_path / "short.pth")
     torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}, short)
     with pytest.raises(WeightsError, match=r"short.pth: missing tensor 'layer4.1.bn2.running_var'"):
         build_encoder(18, (SIZE, SIZE, 3), "image_encoder", weights_path=short)
-    with pytest.raises(WeightsError, match=r"tensor 'conv1.weight' has shape \(64, 3, 7, 7\), the encoder needs "
+    with pytest.raises(WeightsError, match=r"tensor 'conv1.weight' has shape \(64, 3, 7, 7\), expected "
                                            r"\(64, 15, 7, 7\)"):
         build_encoder(18, (SIZE, SIZE, 15), "seg_encoder", weights_path=pth)
     with pytest.raises(WeightsError, match="keras.applications' .*--resnet_layout=torchvision"):

@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from tfhybrid.models.encoders import BLOCKS
-from tfhybrid.models.pretrained import copy_torchvision_encoder
+from tfhybrid.models.pretrained import StateDictTaker, copy_torchvision_encoder
 
 
 class CheckpointError(ValueError):
@@ -38,22 +38,13 @@ def resnet_depth(state, prefix):
 def load_into(model, state):
     """Copies a DCT state dict into a HybridModel built with the matching branches and depths."""
     state = strip_prefix(state)
-    used = set()
-
-    def take(key, shape):
-        if key not in state:
-            raise CheckpointError(f"missing key '{key}'")
-        value = state[key]
-        if value.shape != shape:
-            raise CheckpointError(f"key '{key}' has shape {value.shape}, expected {shape}")
-        used.add(key)
-        return value.astype(np.float32)
+    take = StateDictTaker(state, CheckpointError)
 
     for encoder, prefix in zip(model.encoders, ("main_encoder", "aux_encoder")):
         copy_torchvision_encoder(encoder, take, f"{prefix}.")
     for layer, key in ((model.fc, "feat_encoder.1"), (model.head, "regressor.0")):
         cin, cout = layer.get_weights()[0].shape
         layer.set_weights([take(f"{key}.weight", (cout, cin)).T, take(f"{key}.bias", (cout,))])
-    unused = sorted(set(state) - used)
+    unused = take.unused()
     if unused:
         raise CheckpointError(f"{len(unused)} keys were not used, e.g. {unused[:5]}")

@@ -109,21 +109,30 @@ def read_torch_state(path):
             if not k.endswith("num_batches_tracked")}
 
 
-def load_torchvision(encoder, path):
-    state = read_torch_state(path)
-    used = set()
+class StateDictTaker:
+    """Hands out a state dict's tensors by key and torch shape (`take(key, shape)`), raising `error`
+    prefixed with `where` for a missing or mis-shaped one, and remembers which were taken."""
 
-    def take(key, shape):
-        if key not in state:
-            raise WeightsError(f"{path}: missing tensor '{key}' (a torchvision ResNet of another depth?)")
-        value = state[key]
+    def __init__(self, state, error, where=""):
+        self.state, self.error, self.where, self.used = state, error, where, set()
+
+    def __call__(self, key, shape):
+        if key not in self.state:
+            raise self.error(f"{self.where}missing tensor '{key}'")
+        value = self.state[key]
         if value.shape != shape:
-            raise WeightsError(f"{path}: tensor '{key}' has shape {value.shape}, the encoder needs {shape}")
-        used.add(key)
+            raise self.error(f"{self.where}tensor '{key}' has shape {value.shape}, expected {shape}")
+        self.used.add(key)
         return value.astype(np.float32)
 
+    def unused(self, ignore=()):
+        return sorted(k for k in set(self.state) - self.used if not k.startswith(tuple(ignore)))
+
+
+def load_torchvision(encoder, path):
+    take = StateDictTaker(read_torch_state(path), WeightsError, f"{path}: ")
     copy_torchvision_encoder(encoder, take, with_fc1=False)
-    unused = sorted(k for k in set(state) - used if not k.startswith("fc."))
+    unused = take.unused(ignore=("fc.",))
     if unused:
         raise WeightsError(f"{path}: {len(unused)} tensors fit no layer of the encoder, e.g. {unused[:5]}")
 
