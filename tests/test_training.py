@@ -198,6 +198,7 @@ def test_killed_run_resumes_evaluates_and_exports(tiny_records, tmp_path):
                                f"--eval_data={records}/up-3d-*.tfrecord"], cwd=ROOT, env=env, capture_output=True,
                               text=True)
     assert exported.returncode == 0, exported.stderr[-3000:]
+    assert "functional_saver.py" not in exported.stderr, "TensorFlow's INFO lines stay out of the output"
     report = json.load(open(tmp_path / "export" / "1_tflite" / "tflite_report.json"))
     assert set(report["variants"]) == {"fp32", "fp16", "dynamic_int8"}
     assert report["variants"]["fp32"]["max_vertex_difference_m"] < 1e-4

@@ -28,6 +28,7 @@ def quiet_import():
 
             tf.config.list_physical_devices()
             tf.get_logger().setLevel("WARNING")        # e.g. the checkpoint saver's per-save INFO lines
+            _drop_library_info_lines()
         except BaseException:
             os.dup2(saved, 2)
             sink.seek(0)
@@ -36,6 +37,20 @@ def quiet_import():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _drop_library_info_lines():
+    """TensorFlow's SavedModel code logs INFO lines through absl, the logger the commands' own
+    progress messages use: drop the INFO lines that come from TensorFlow's and Keras' files."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    def keep(record):
+        library = any(f"{os.sep}{name}{os.sep}" in record.pathname for name in ("tensorflow", "keras"))
+        return record.levelno >= logging.WARNING or not library
+
+    absl_logging.get_absl_handler().addFilter(keep)
 
 
 def started_as_command():
