@@ -26,3 +26,27 @@ def test_convert_smpl_rejects_bad_regressor_flag(model_files, tmp_path):
                             capture_output=True, text=True)
     assert result.returncode != 0 and "name=path" in result.stderr
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_overfit_probe_trains_on_the_runs_own_people(tiny_records, tmp_path):
+    """tools/overfit_probe.py reuses a run's recipe on its first people and evaluates on them."""
+    import importlib.util
+    import json
+
+    from tfhybrid.config import DataConfig, ModelConfig, OptimConfig, RunConfig, save_run_config
+
+    world, records = tiny_records
+    run = tmp_path / "run"
+    run.mkdir()
+    save_run_config(str(run), RunConfig(model=ModelConfig("image", 18, input_size=32),
+                                        data=DataConfig(train_data=(f"1.0:{records}/up-3d-*.tfrecord",)),
+                                        optim=OptimConfig(batch_size=2, steps=100, steps_per_epoch=2),
+                                        body_model=f"{world}/models/toy_smpl_neutral.npz"))
+    spec = importlib.util.spec_from_file_location("overfit_probe", pathlib.Path(CONVERT_SMPL).parent / "overfit_probe.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    metrics = tool.probe(str(run), people=4, steps=3, precision="float32", out=str(tmp_path / "probe"),
+                         threads=0)
+    assert metrics["samples"] == 4 and metrics["PVE"] > 0
+    saved = json.load(open(tmp_path / "probe" / "float32" / "flags.json"))
+    assert saved["steps"] == 3 and saved["train_data"] == [f"1.0:{tmp_path}/probe/probe-people-00000-of-00001.tfrecord"]
