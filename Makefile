@@ -39,8 +39,9 @@ demo: $(STAMP)
 	$(PY) -m tfhybrid.synthetic.photos --out=$(QS)/photos --num=3 --people=3
 	$(PY) -m tfhybrid.demo --saved_model=$(QS)/export/1 --image=$(QS)/photos --out=$(QS)/demo
 
+# One test process per core; each file's tests stay in one process (module fixtures are built once).
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --dist loadfile tests
 
 bench: $(STAMP)
 	$(PY) bench/smpl.py
