@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from absl import app
 
-from tfhybrid import demo, export, people
+from tfhybrid import client, demo, export, people
 from tfhybrid.config import ModelConfig
 from tfhybrid.models.hybrid import HybridModel
 from tfhybrid.synthetic.photos import BOXES_FILE, write_group_photos
@@ -109,7 +109,7 @@ def test_photo_folder_goes_on_past_bad_files_and_names_them(saved_models, photos
             demo.parse_bbox(text)
     with pytest.raises(app.UsageError, match="--boxes"):
         demo.box_options(str(tmp_path / "none.json"))
-    image = demo.read_photo(str(mixed / "b_good.jpg"))
+    image = client.read_photo(str(mixed / "b_good.jpg"))
     with pytest.raises(demo.PhotoError, match="--bbox: box .* lies outside the"):
         demo.find_people("b_good.jpg", image, demo.DemoOptions(fixed_box=(5000, 5000, 40, 80)))
     found, skipped = demo.find_people("b_good.jpg", image, demo.DemoOptions(

@@ -255,7 +255,7 @@ def test_grpc_request_of_a_two_branch_model_from_densepose_files(models, tmp_pat
             request.inputs[name].CopyFrom(tf.make_tensor_proto([data]))
         vertices = tf.make_ndarray(stub.Predict(request, timeout=60).outputs["vertices"])
     serve, kinds, size, _ = demo.load(path)
-    image = demo.read_photo(photo)
+    image = client.read_photo(photo)
     from tfhybrid import densepose
 
     iuv = densepose.person_iuv(photo[:-4] + "_IUV.png", boxes[1], image.shape[:2])

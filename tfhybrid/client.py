@@ -31,14 +31,19 @@ def person_crops(image, bbox, size, iuv=None, margin=BOX_MARGIN):
     return crop, iuv_crop, box
 
 
+def read_photo(path):
+    """(H, W, 3) uint8 RGB; ValueError naming the file when it does not read as an image."""
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"{path}: not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def serving_files(photo_path, bbox, size, iuv_path=None):
     """{'image_bytes': PNG crop, 'iuv_bytes': PNG IUV crop (channels I, U, V in RGB order)} for the
     `serving_default` signature; `iuv_path` is DensePose's `_IUV.png` (its `_INDS.png` is used when
     beside it). Raises ValueError naming the file that does not read."""
-    bgr = cv2.imread(photo_path, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"{photo_path}: not a readable image")
-    image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    image = read_photo(photo_path)
     iuv = None if iuv_path is None else densepose.person_iuv(iuv_path, bbox, image.shape[:2])
     crop, iuv_crop, _ = person_crops(image, bbox, size, iuv)
     files = {"image_bytes": encode_image(crop, ".png")}

@@ -202,13 +202,6 @@ def write_outputs(record, overlay, stem, out_dir, faces, write_meshes=True, over
         write_image(overlay_path or os.path.join(out_dir, f"{stem}_mesh.png"), overlay)
 
 
-def read_photo(path):
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise PhotoError(f"{path}: not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def run_photos(model, photos, out_dir, options=DemoOptions()):
     """Processes photos one by one; returns the failures [(photo, reason)].
 
@@ -220,7 +213,7 @@ def run_photos(model, photos, out_dir, options=DemoOptions()):
     progress = ProgressBar(len(photos), "photos")
     for done, photo in enumerate(photos, 1):
         try:
-            image = read_photo(photo)
+            image = client.read_photo(photo)
             found, skipped = find_people(photo, image, options)
             overlay, record = process_image(model, image, photo, found, options.focal_length)
             record["skipped"] = skipped
