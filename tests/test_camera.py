@@ -69,3 +69,14 @@ def test_cv2_warp_matrix_follows_pixel_centre_convention():
     weights = warped[ys, xs]
     np.testing.assert_allclose([np.average(xs + 0.5, weights=weights), np.average(ys + 0.5, weights=weights)],
                                centre, atol=1e-3)
+
+
+def test_keypoint_box_hand_derived():
+    xy = np.array([[10.0, 20.0], [30.0, 60.0], [500.0, 500.0], [20.0, 40.0]])
+    confidence = np.array([1.0, 0.9, 0.05, 0.0])
+    # Confidence strictly above the threshold counts: the third point (0.05) only at threshold 0.
+    assert camera.keypoint_box(xy, confidence) == (10.0, 20.0, 490.0, 480.0)
+    assert camera.keypoint_box(xy, confidence, min_confidence=0.1) == (10.0, 20.0, 20.0, 40.0)
+    # The margin pads each side by a fraction of the longer side (40 px here).
+    assert camera.keypoint_box(xy, confidence, 0.1, margin=0.25) == (0.0, 10.0, 40.0, 60.0)
+    assert camera.keypoint_box(xy, confidence, min_confidence=0.95) is None

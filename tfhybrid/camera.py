@@ -126,6 +126,21 @@ def crop_camera_to_full_image(cam, box, image_size, focal_length):
                    2.0 * focal_length / denom])
 
 
+def keypoint_box(xy, confidence, min_confidence=0.0, margin=0.0):
+    """(x, y, w, h) around the keypoints whose confidence exceeds `min_confidence`, widened on each
+    side by `margin` times its longer side; None when fewer than two keypoints qualify.
+
+    Args:
+      xy: (K, 2) pixel positions; confidence: (K,) visibility or detector confidence.
+    """
+    points = np.asarray(xy, np.float64)[np.asarray(confidence) > min_confidence]
+    if points.shape[0] < 2:
+        return None
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    pad = margin * (hi - lo).max()
+    return tuple(float(v) for v in np.concatenate([lo - pad, hi - lo + 2 * pad]))
+
+
 def square_box(bbox, scale=1.0):
     """Square crop box around an (x, y, w, h) box, its side `scale * max(w, h)`.
 

@@ -22,6 +22,8 @@ import re
 
 import numpy as np
 
+from tfhybrid import camera
+
 MIN_SIDE = 16                 # pixels; smaller boxes cannot be cropped meaningfully
 KEYPOINT_MARGIN = 0.15        # keypoint boxes miss the head top and the feet
 MIN_KEYPOINT_CONFIDENCE = 0.1
@@ -51,16 +53,6 @@ def check_box(box, width, height):
     if x >= width or y >= height or x + w <= 0 or y + h <= 0:
         return f"box {values.round(1).tolist()} lies outside the {width}x{height} photo"
     return None
-
-
-def box_from_keypoints(xy, confidence, min_confidence=MIN_KEYPOINT_CONFIDENCE):
-    """(x, y, w, h) around the confident keypoints, widened by KEYPOINT_MARGIN; None when fewer than two."""
-    points = np.asarray(xy, np.float64)[np.asarray(confidence) > min_confidence]
-    if points.shape[0] < 2:
-        return None
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    pad = KEYPOINT_MARGIN * (hi - lo).max()
-    return tuple((lo - pad).tolist() + (hi - lo + 2 * pad).tolist())
 
 
 def non_maximum_suppression(boxes, scores, overlap=NMS_OVERLAP):
@@ -151,7 +143,7 @@ def read_coco_boxes(path):
             if keypoints.size % 3:
                 raise BoxError(f"{where}: 'keypoints' has {keypoints.size} values, expected x, y, v triplets")
             keypoints = keypoints.reshape(-1, 3)
-            box = box_from_keypoints(keypoints[:, :2], keypoints[:, 2], 0.0)
+            box = camera.keypoint_box(keypoints[:, :2], keypoints[:, 2])
         if box is None:
             raise BoxError(f"{where} has neither 'bbox' nor two labelled keypoints")
         boxes.setdefault(key, []).append(PersonBox(tuple(np.asarray(box, np.float64).reshape(-1).tolist()),
@@ -185,7 +177,7 @@ def read_openpose(folder, photo):
             raise BoxError(f"{path}: person {index} 'pose_keypoints_2d' has {values.size} values, "
                            f"expected x, y, confidence triplets")
         values = values.reshape(-1, 3)
-        box = box_from_keypoints(values[:, :2], values[:, 2])
+        box = camera.keypoint_box(values[:, :2], values[:, 2], MIN_KEYPOINT_CONFIDENCE, KEYPOINT_MARGIN)
         if box is not None:
             out.append(PersonBox(box, float(values[values[:, 2] > 0, 2].mean()), os.path.basename(path)))
     return out

@@ -5,9 +5,9 @@ import os
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from tfhybrid import conventions
+from tfhybrid import camera, conventions
 from tfhybrid.data.converter import Converter, SampleRef, SkipSample, SourceSample, read_image
-from tfhybrid.data.sources.common import h36m_joints, keypoint_box, numeric_array
+from tfhybrid.data.sources.common import h36m_joints, numeric_array
 from tfhybrid.safe_pickle import load_legacy_pickle
 
 MIN_CONFIDENCE = 0.3
@@ -90,6 +90,7 @@ class PW3DConverter(Converter):
         keypoints = conventions.convert_keypoints(openpose, "openpose18", "cocoplus")
         if keypoints[:, 2].sum() < MIN_KEYPOINTS:
             raise SkipSample(f"fewer than {MIN_KEYPOINTS} 2D keypoints with confidence above {MIN_CONFIDENCE}")
-        return SourceSample(source_id=source_id, image_path=image_path, image=image, bbox=keypoint_box(keypoints),
+        return SourceSample(source_id=source_id, image_path=image_path, image=image,
+                            bbox=camera.keypoint_box(keypoints[:, :2], keypoints[:, 2]),
                             keypoints=keypoints, joints3d=h36m_joints(self.geometry[0], pose, betas),
                             smpl=(pose, betas), gender=gender, iuv_name=f"{sequence}/image_{frame:05d}_IUV.png")

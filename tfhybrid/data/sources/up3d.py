@@ -4,9 +4,9 @@ import os
 import cv2
 import numpy as np
 
-from tfhybrid import conventions
+from tfhybrid import camera, conventions
 from tfhybrid.data.converter import Converter, SampleRef, SkipSample, SourceSample, read_image
-from tfhybrid.data.sources.common import h36m_joints, keypoint_box, numeric_field
+from tfhybrid.data.sources.common import h36m_joints, numeric_field
 from tfhybrid.safe_pickle import load_legacy_pickle
 
 
@@ -79,4 +79,7 @@ class UP3DConverter(Converter):
             rows, cols = np.nonzero(light.min(axis=2) < 250)
             if rows.size:
                 return (float(cols.min()), float(rows.min()), float(np.ptp(cols) + 1), float(np.ptp(rows) + 1))
-        return keypoint_box(keypoints)
+        box = camera.keypoint_box(keypoints[:, :2], keypoints[:, 2])
+        if box is None:
+            raise SkipSample("no rendering to take the person box from and fewer than two visible keypoints")
+        return box
