@@ -131,6 +131,14 @@ def test_video_in_video_and_frames_out(saved_models, photos, tmp_path):
                    demo.DemoOptions(boxes="whole", meshes=False))
     frames = sorted(os.listdir(tmp_path / "out" / "clip"))
     assert frames == [f"frame_{i:06d}.json" for i in range(3)]
+    coco = tmp_path / "boxes.json"     # image ids are frame indices; frame 1 has no box
+    coco.write_text(json.dumps([{"image_id": 0, "category_id": 1, "bbox": [10, 20, 40, 80]},
+                                {"image_id": 2, "category_id": 1, "bbox": [30, 20, 40, 80]}]))
+    demo.run_video(demo.load(saved_models["image"]), video, str(tmp_path / "coco"),
+                   demo.DemoOptions(**demo.box_options(str(coco)), meshes=False))
+    boxes = [[p["box"] for p in json.load(open(tmp_path / "coco" / "clip" / f"frame_{i:06d}.json"))["people"]]
+             for i in range(3)]
+    assert boxes == [[[10.0, 20.0, 40.0, 80.0]], [], [[30.0, 20.0, 40.0, 80.0]]]
     capture = cv2.VideoCapture(str(tmp_path / "out" / "clip_mesh.mp4"))
     assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
 

@@ -253,11 +253,8 @@ def run_video(model, video, out_dir, options=DemoOptions()):
             if not ok:
                 break
             image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            name = f"frame_{index:06d}"
-            frame_options = options
-            if options.box_table is not None:       # COCO image ids are frame indices
-                frame_options = dataclasses.replace(options, box_table={name: options.box_table.get(index, [])})
-            found, skipped = find_people(name, image, frame_options)
+            name = f"frame_{index:06d}"    # a COCO box file's image ids are frame indices: the trailing number
+            found, skipped = find_people(name, image, options)
             overlay, record = process_image(model, image, f"{video}#{index}", found, options.focal_length)
             record["skipped"] = skipped
             write_outputs(record, None, name, frames_dir, model[3], options.meshes)
