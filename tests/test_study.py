@@ -370,6 +370,18 @@ def test_oracle_fits_reach_their_ceilings(tmp_path):
     text = docs.read_text()
     assert "kept text" in text and "| 3D only |" in text and oracle.DOCS_BEGIN in text
     assert os.path.exists(tmp_path / "archive" / "oracle.json")
+    # Without its size the mean shape's error shrinks (the crop cannot show height).
+    assert 0 < result["mean"]["PVE-T without size"] < result["mean"]["PVE-T"]
+    # Refitting one arm keeps the others of the same protocol; another protocol starts afresh.
+    again = subprocess.run([sys.executable, "-m", "tfhybrid.study.oracle", "--profile=micro", f"--out={out}",
+                            "--arms=2d", "--people=6", "--steps=150"], cwd=REPO, capture_output=True, text=True,
+                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert again.returncode == 0, again.stderr[-3000:]
+    with open(os.path.join(out, "oracle.json")) as f:
+        merged = json.load(f)
+    assert set(merged["arms"]) == {"2d", "dense_2d", "3d"} and merged["arms"]["3d"] == arms["3d"]
+    assert merged["seconds"] == pytest.approx(sum(a["seconds"] for a in merged["arms"].values()), abs=0.5)
+    assert oracle.earlier_arms({**merged, "protocol": "other"}, [os.path.join(out, "oracle.json")]) == {}
 
 
 def test_cell_filters(tmp_path):

@@ -14,6 +14,7 @@ import tensorflow as tf
 from scipy.spatial.transform import Rotation
 
 from tfhybrid import losses, metrics
+from tfhybrid.bodymodel import smpl_numpy
 from tfhybrid.layers import SMPL
 from training_runs import train_args
 
@@ -78,6 +79,16 @@ def test_metrics_known_answers(toy):
     assert np.allclose(same["PVE"], 0, atol=1e-3), "the root rotation is zeroed on both sides"
     other = metrics.mesh_errors(smpl, pose, betas + 1.0, pose, betas)
     assert np.all(other["PVE-T"] > 1.0)
+    t_pose = np.concatenate([[metrics.T_POSE_ROOT], np.zeros(71)])
+    mesh = np.stack([smpl_numpy(toy.model, b, t_pose)["vertices"] for b in betas])
+    scaled_betas = betas.copy()
+    scaled_betas[0] += 1.0
+    scaled_mesh = smpl_numpy(toy.model, scaled_betas[0], t_pose)["vertices"]
+    centred = [m - m.mean(0) for m in (scaled_mesh, mesh[0])]
+    best = np.sum(centred[0] * centred[1]) / np.sum(centred[0] ** 2)     # least-squares scale, by hand
+    expected = 1000 * np.linalg.norm(best * centred[0] - centred[1], axis=1).mean()
+    scale_free = metrics.scale_free_shape_error(smpl, scaled_betas, betas)
+    assert scale_free[0] == pytest.approx(expected, rel=1e-3) and scale_free[1] == pytest.approx(0, abs=1e-2)
     joints = rng.normal(size=(2, 17, 3))
     rotation = Rotation.from_rotvec([0.3, -0.5, 0.2]).as_matrix()
     moved = 1.7 * joints @ rotation.T + [0.1, 0.2, 0.3]

@@ -4,6 +4,8 @@ All errors come out in millimetres (DKD in pixels of the crop):
   * PVE: mean vertex distance with the root rotation zeroed on both sides, no alignment.
   * MPJPE: the same over the 24 SMPL skeleton joints.
   * PVE-T: shape only: both meshes in the same fixed pose (zero, root 3.39 rad about x).
+    `scale_free_shape_error` also removes their size (height), which a weak-perspective crop
+    cannot show.
   * MPJPE-H36M and PA-MPJPE: H36M-17 joints, pelvis-centred, the latter after a similarity
     (Procrustes) alignment.
   * DKD: distance between annotated dense keypoints and the projection of their surface points
@@ -19,16 +21,33 @@ def _zero_root(pose):
     return tf.concat([tf.zeros_like(pose[:, :3]), pose[:, 3:]], axis=1)
 
 
+def _t_pose_vertices(smpl, betas):
+    """(B, V, 3) vertices of (B, 10) shapes in PVE-T's fixed pose."""
+    count = tf.shape(betas)[0]
+    t_pose = tf.concat([tf.fill([count, 1], T_POSE_ROOT), tf.zeros([count, 71])], 1)
+    return smpl(betas, t_pose)["vertices"]
+
+
 def mesh_errors(smpl, pred_pose, pred_betas, gt_pose, gt_betas):
     """(B,) PVE, MPJPE and PVE-T in millimetres for SMPL parameters."""
     pred = smpl(pred_betas, _zero_root(pred_pose))
     gt = smpl(gt_betas, _zero_root(gt_pose))
     pve = tf.reduce_mean(tf.norm(pred["vertices"] - gt["vertices"], axis=-1), axis=-1)
     mpjpe = tf.reduce_mean(tf.norm(pred["joints"] - gt["joints"], axis=-1), axis=-1)
-    t_pose = tf.concat([tf.fill([tf.shape(pred_pose)[0], 1], T_POSE_ROOT), tf.zeros([tf.shape(pred_pose)[0], 71])], 1)
-    pve_t = tf.reduce_mean(tf.norm(smpl(pred_betas, t_pose)["vertices"] - smpl(gt_betas, t_pose)["vertices"], axis=-1),
+    pve_t = tf.reduce_mean(tf.norm(_t_pose_vertices(smpl, pred_betas) - _t_pose_vertices(smpl, gt_betas), axis=-1),
                            axis=-1)
     return {"PVE": 1000 * pve.numpy(), "MPJPE": 1000 * mpjpe.numpy(), "PVE-T": 1000 * pve_t.numpy()}
+
+
+def scale_free_shape_error(smpl, pred_betas, gt_betas):
+    """(B,) PVE-T in millimetres after centring both meshes and scaling the prediction by the
+    least-squares factor: the shape error a crop can reveal (proportions, not height)."""
+    pred, gt = _t_pose_vertices(smpl, pred_betas), _t_pose_vertices(smpl, gt_betas)
+    pred -= tf.reduce_mean(pred, axis=1, keepdims=True)
+    gt -= tf.reduce_mean(gt, axis=1, keepdims=True)
+    scale = tf.reduce_sum(pred * gt, axis=[1, 2]) / tf.reduce_sum(pred * pred, axis=[1, 2])
+    error = tf.reduce_mean(tf.norm(scale[:, None, None] * pred - gt, axis=-1), axis=-1)
+    return 1000 * error.numpy()
 
 
 def procrustes_align(source, target):
