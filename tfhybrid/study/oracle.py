@@ -144,16 +144,16 @@ def mean_parameter_row(benchmark, smpl, mean_params, people):
     return {k: float(np.mean(v)) for k, v in errors.items()}
 
 
-def earlier_arms(result, paths):
-    """The arms of the first readable earlier oracle.json among `paths` fitted under the same
-    protocol, people and profile as `result` ({} when none)."""
+def earlier_result(result, paths):
+    """The first readable earlier oracle.json among `paths` fitted under the same protocol, people
+    and profile as `result` (None when none)."""
     for path in paths:
         if path and os.path.exists(path):
             with open(path) as f:
                 earlier = json.load(f)
             if all(earlier.get(key) == result[key] for key in ("profile", "people", "protocol")):
-                return earlier.get("arms", {})
-    return {}
+                return earlier
+    return None
 
 
 def markdown(result):
@@ -210,20 +210,20 @@ def main(argv):
               "protocol": f"Adam, {FLAGS.steps} steps, learning rate {FLAGS.learning_rate:g}, from the mean "
                           "parameters; root rotation and camera at the truth",
               "mean": mean_parameter_row(bench, smpl, mean.numpy(), FLAGS.people), "arms": {}}
+    earlier_seconds = 0.0
     if FLAGS.arms:
-        kept = earlier_arms(result, [os.path.join(out, "oracle.json"),
-                                     FLAGS.archive and os.path.join(FLAGS.archive, "oracle.json")])
-        result["arms"] = {name: row for name, row in kept.items() if name not in FLAGS.arms}
+        earlier = earlier_result(result, [os.path.join(out, "oracle.json"),
+                                          FLAGS.archive and os.path.join(FLAGS.archive, "oracle.json")]) or {}
+        result["arms"] = {name: row for name, row in earlier.get("arms", {}).items() if name not in FLAGS.arms}
+        earlier_seconds = earlier.get("seconds", 0.0)
     start = time.time()
     for arm in arms:
-        arm_start = time.time()
         result["arms"][arm.name] = run_arm(arm, bench, smpl, mean, FLAGS.people, FLAGS.steps, FLAGS.learning_rate)
-        result["arms"][arm.name]["seconds"] = round(time.time() - arm_start, 1)
         row = result["arms"][arm.name]
         print(f"{arm.label}: PVE {row['PVE']:.1f} MPJPE {row['MPJPE']:.1f} PVE-T {row['PVE-T']:.1f} "
               f"(loss {row['loss_first']:.4f} -> {row['loss_last']:.4f})")
     run_seconds = round(time.time() - start, 1)
-    result["seconds"] = round(sum(row.get("seconds", 0.0) for row in result["arms"].values()), 1)
+    result["seconds"] = round(earlier_seconds + run_seconds, 1)     # every fit's time, refits included
     text = markdown(result)
     write_bytes(os.path.join(out, "oracle.json"), json.dumps(result, indent=1).encode())
     write_bytes(os.path.join(out, "oracle.md"), text.encode())
