@@ -3,6 +3,7 @@
 The end-to-end test trains the `micro` profile (a handful of steps) through the real worker."""
 import csv
 import dataclasses
+import glob
 import json
 import os
 import shutil
@@ -148,6 +149,9 @@ def test_tables_seeds_and_plots(tmp_path):
     # Last quarter: from 400 / 300 to 400 / 400 over the step-300 value.
     gain = (400.0 / 300 - 1.0) / (np.mean(expected) + 1 + 400.0 / 300)
     assert f"| table3 image x 2d | 3 | {100 * gain:.1f}% | yes |" in text
+    # Every finished run counts (1 s of training each), the shared fig4/table3 runs once.
+    finished = len(glob.glob(os.path.join(runs_dir, "*", "result.json")))
+    assert f"Compute so far: {finished} finished run(s), pre-trainings included, {finished / 3600:.1f} hours" in text
     for name in ("table3", "fig4", "learning_curves"):
         with Image.open(tmp_path / "plots" / f"{name}.png") as image:
             assert image.size[0] > 300 and np.asarray(image).std() > 0

@@ -43,6 +43,23 @@ def collect(experiments, profile, benchmark, runs_dir):
     return entries
 
 
+def compute_summary(runs_dir, oracle_path=None):
+    """One sentence on the compute spent: every finished run under `runs_dir` (pre-trainings and
+    runs of experiments not reported included) and the oracle, from their recorded seconds."""
+    seconds, count = 0.0, 0
+    for path in glob.glob(os.path.join(runs_dir, "*", "result.json")):
+        with open(path) as f:
+            result = json.load(f)
+        seconds += result.get("train_seconds", 0.0) + result.get("eval_seconds", 0.0)
+        count += 1
+    text = (f"Compute so far: {count} finished run(s), pre-trainings included, {seconds / 3600:.1f} hours of "
+            "training and evaluation (each run's own wall time)")
+    if oracle_path and os.path.exists(oracle_path):
+        with open(oracle_path) as f:
+            text += f"; the oracle {json.load(f).get('seconds', 0.0) / 60:.0f} min"
+    return text + "."
+
+
 def validation_curve(result):
     """[(step, validation PVE)] of a run's learning curve (empty for runs archived without one)."""
     return [(point["step"], point["metrics"]["up-3d"]["PVE"]) for point in result.get("curve", [])
@@ -298,9 +315,9 @@ def plots(experiments, agg, baseline, folder):
     return written
 
 
-def markdown(experiments, agg, baseline, images, image_prefix, profile_name, curves=""):
+def markdown(experiments, agg, baseline, images, image_prefix, profile_name, curves="", compute=""):
     """The results as markdown; `images` maps experiments to PNG names under `image_prefix`;
-    `curves` is the learning curves' section."""
+    `curves` is the learning curves' section, `compute` a sentence on the compute spent."""
     lines = [f"Profile `{profile_name}`. PVE / MPJPE / PVE-T in mm on the UP-3D-like test split "
              "(mean ± standard deviation over seeds where there are several); the paper's numbers on UP-3D in "
              "italics below ours."]
@@ -308,6 +325,8 @@ def markdown(experiments, agg, baseline, images, image_prefix, profile_name, cur
     if test:
         lines.append(f"Mean-parameter model (every prediction the mean pose and shape): PVE {test['PVE']:.1f}, "
                      f"MPJPE {test['MPJPE']:.1f}, PVE-T {test['PVE-T']:.1f}.")
+    if compute:
+        lines.append(compute)
     if curves:
         lines += ["", curves]
     lines += ["", "### The paper's claims under the decision rule (docs/results.md)", "", claims_markdown(agg)]
@@ -334,8 +353,9 @@ def write_report(out_dir, experiments, profile, benchmark, runs_dir, docs=None):
             baseline = json.load(f)
     images = plots(experiments, agg, baseline, os.path.join(out_dir, "plots"))
     curve_plot = plot_curves(entries, os.path.join(out_dir, "plots", "learning_curves.png"))
+    compute = compute_summary(runs_dir, os.path.join(out_dir, "oracle.json"))
     text = markdown(experiments, agg, baseline, images, "plots/", profile.name,
-                    curves_markdown(entries, "plots/learning_curves.png" if curve_plot else None))
+                    curves_markdown(entries, "plots/learning_curves.png" if curve_plot else None), compute)
     write_bytes(os.path.join(out_dir, "results.md"), ("# Study results\n\n" + text).encode())
     if docs:
         prefix = f"images/study/{profile.name}/"
@@ -343,7 +363,8 @@ def write_report(out_dir, experiments, profile, benchmark, runs_dir, docs=None):
         plots(experiments, agg, baseline, image_dir)
         curve_plot = plot_curves(entries, os.path.join(image_dir, "learning_curves.png"))
         update_docs(docs, markdown(experiments, agg, baseline, images, prefix, profile.name,
-                                   curves_markdown(entries, prefix + "learning_curves.png" if curve_plot else None)))
+                                   curves_markdown(entries, prefix + "learning_curves.png" if curve_plot else None),
+                                   compute))
     return entries
 
 
