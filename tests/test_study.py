@@ -146,6 +146,13 @@ def test_tables_seeds_and_plots(tmp_path):
     assert f"| {100 * (dense - mean) / mean:+.1f}% (PVE {dense:.1f} vs {mean:.1f})" in \
         claims["dense + 2D beats 2D only (image input)"]
     assert "not run yet" in claims["refined IUV beats raw IUV (dense + 2D)"]
+    # The rule reads a claim only between cells whose curves have flattened.
+    unread = {line.split(" | ")[0][2:]: line for line in report.claims_markdown(
+        agg, {("table3", "image", "dense_2d"): 0.05, ("table3", "image", "2d"): 0.01}).splitlines()[2:]}
+    judged = claims["dense + 2D beats 2D only (image input)"].rsplit(" | ", 1)[1].rstrip(" |")
+    assert unread["dense + 2D beats 2D only (image input)"].endswith(
+        f"| not read: image x dense_2d (5.0%) not converged (would be: {judged}) |")
+    assert unread["adding dense to 3D + 2D helps (image input)"] == claims["adding dense to 3D + 2D helps (image input)"]
     # Last quarter: from 400 / 300 to 400 / 400 over the step-300 value.
     gain = (400.0 / 300 - 1.0) / (np.mean(expected) + 1 + 400.0 / 300)
     assert f"| table3 image x 2d | 3 | {100 * gain:.1f}% | yes |" in text
