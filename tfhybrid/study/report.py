@@ -82,33 +82,34 @@ CURVE_CELLS = (("image", "3d_dense_2d"), ("image", "2d"), ("iuv", "3d_dense_2d")
 CONVERGED_GAIN = 0.03     # the rule of docs/results.md: a cell is read once its last quarter gains under 3%
 
 
-def convergence_gains(entries):
-    """{(experiment, row, column): mean over seeds of the last-quarter PVE gain} of the cells with curves."""
+def _gains_by_cell(entries):
+    """{(experiment, row, column): [last-quarter PVE gain per seed]} of the cells with curves."""
     gains = {}
     for e in entries:
         gain = last_quarter_gain(e["curve"])
         if gain is not None:
             gains.setdefault((e["experiment"], e["row"], e["column"]), []).append(gain)
-    return {cell: float(np.mean(values)) for cell, values in gains.items()}
+    return gains
+
+
+def convergence_gains(entries):
+    """{(experiment, row, column): mean over seeds of the last-quarter PVE gain} of the cells with curves."""
+    return {cell: float(np.mean(values)) for cell, values in _gains_by_cell(entries).items()}
 
 
 def curves_markdown(entries, image):
     """The learning curves' table (last-quarter gain per cell, mean over seeds) and plot."""
-    gains = convergence_gains(entries)
+    gains = _gains_by_cell(entries)
     if not gains:
         return ""
-    seeds = {}
-    for e in entries:
-        if last_quarter_gain(e["curve"]) is not None:
-            cell = (e["experiment"], e["row"], e["column"])
-            seeds[cell] = seeds.get(cell, 0) + 1
     lines = ["### Learning curves", "",
              "Validation PVE (UP-3D-like val split) during training; the decision rule reads a cell only if its "
              "last quarter of steps improved PVE by under 3%.", "",
              "| cell | seeds | PVE gain over the last quarter | converged |", "|---|---|---|---|"]
-    for (experiment, row, column), gain in sorted(gains.items()):
-        lines.append(f"| {experiment} {row} x {column} | {seeds[(experiment, row, column)]} | {100 * gain:.1f}% | "
-                     f"{'yes' if gain < CONVERGED_GAIN else 'no'} |")
+    for (experiment, row, column), values in sorted(gains.items()):
+        mean = float(np.mean(values))
+        lines.append(f"| {experiment} {row} x {column} | {len(values)} | {100 * mean:.1f}% | "
+                     f"{'yes' if mean < CONVERGED_GAIN else 'no'} |")
     if image:
         lines += ["", f"![Learning curves]({image})"]
     return "\n".join(lines)
