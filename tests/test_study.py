@@ -197,19 +197,50 @@ def test_every_claim_names_cells_that_exist():
 
 def test_docs_block_is_replaced_and_text_kept(tmp_path):
     path = str(tmp_path / "results.md")
-    report.update_docs(path, "first\n")
+    report.update_docs(path, "first\n", "cpu")
     with open(path) as f:
         text = f.read()
     with open(path, "w") as f:
         f.write("# Results\n\nReading before.\n\n" + text.split("\n", 2)[2] + "\nReading after.\n")
-    report.update_docs(path, "second\n")
+    report.update_docs(path, "second\n", "cpu")
+    report.update_docs(path, "long\n", "cpu_long")                         # another profile: a block of its own
+    report.update_docs(path, "long again\n", "cpu_long")
     with open(path) as f:
         text = f.read()
     assert "Reading before." in text and "Reading after." in text and "second" in text and "first" not in text
+    begin, end = report.docs_markers("cpu_long")
+    assert text.endswith(f"Reading after.\n\n{begin}\nlong again\n{end}\n") and text.count(begin) == 1
     with open(path, "w") as f:
-        f.write("no markers\n")
-    with pytest.raises(ValueError, match="lacks the markers"):
-        report.update_docs(path, "third\n")
+        f.write(f"{begin}\nno end\n")
+    with pytest.raises(ValueError, match="only one of the markers of profile cpu_long"):
+        report.update_docs(path, "third\n", "cpu_long")
+
+
+def test_profiles_sharing_a_folder_keep_their_runs_apart(tmp_path):
+    """A longer schedule on the same benchmark shares the folder and the pre-training; its tables,
+    compute and archive hold its own runs only."""
+    short = profiles.get("micro")
+    long = dataclasses.replace(short, name="micro_long", train={**short.train, "steps": 6}, folder="micro")
+    assert long.study_folder == short.study_folder == "micro"
+    bench, runs_dir = _bench(tmp_path), str(tmp_path / "runs")
+    table3 = [experiments.get("table3")]
+    planned = {}
+    for profile, pve in ((short, 150.0), (long, 140.0)):
+        planned[profile.name] = runner.plan(table3, profile, bench, runs_dir, seeds=[0], only_cells=["table3:image:2d"])
+        for run in planned[profile.name]:
+            if not run.finished:
+                _fake_result(run, pve)
+    pretraining = [run.key for run in planned["micro_long"] if not run.cells]
+    assert pretraining == [run.key for run in planned["micro"] if not run.cells]   # one pre-training, shared
+    cells = {name: [run.key for run in runs if run.cells] for name, runs in planned.items()}
+    assert cells["micro"] != cells["micro_long"]
+    archive = str(tmp_path / "archive")
+    prefixes = runner.profile_prefixes(table3, long, bench)
+    assert runner.export_archive(archive, runs_dir, str(tmp_path / "baseline.json"), prefixes) == 2
+    assert sorted(os.listdir(archive)) == sorted(f"{key}.json" for key in pretraining + cells["micro_long"])
+    entries = report.write_report(str(tmp_path), table3, long, bench, runs_dir)
+    assert [(e["run"], e["metrics"]["up-3d-test"]["PVE"]) for e in entries] == [(cells["micro_long"][0], 140.0)]
+    assert "Compute so far: 2 finished run(s)" in (tmp_path / "results.md").read_text()
 
 
 def test_unknown_names_and_missing_real_data_are_explained(tmp_path):

@@ -46,7 +46,7 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error))
     profile = profiles.get(FLAGS.profile)
-    out = FLAGS.out or os.path.join("out", "study", profile.name)
+    out = FLAGS.out or os.path.join("out", "study", profile.study_folder)
     bench = benchmark_lib.Benchmark(os.path.join(out, "benchmark"), profile, FLAGS.records_dir, FLAGS.body_model,
                                     FLAGS.mean_params)
     runs_dir = os.path.join(out, "runs")
@@ -75,7 +75,9 @@ def main(argv):
     entries = report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs)
     print(f"{len(entries)} finished cell run(s) in {out}/results.csv; tables in {out}/results.md, plots in {out}/plots")
     if FLAGS.archive:
-        print(f"{runner.export_archive(FLAGS.archive, runs_dir, baseline)} finished run(s) in {FLAGS.archive}")
+        prefixes = runner.profile_prefixes(everything, profile, bench)
+        print(f"{runner.export_archive(FLAGS.archive, runs_dir, baseline, prefixes)} finished run(s) of profile "
+              f"{profile.name} in {FLAGS.archive}")
     if failed:
         print(f"{len(failed)} run(s) failed: " + ", ".join(run.folder for run in failed), file=sys.stderr)
         sys.exit(1)

@@ -198,7 +198,7 @@ def main(argv):
     from tfhybrid.study import profiles
 
     profile = profiles.get(FLAGS.profile)
-    out = FLAGS.out or os.path.join("out", "study", profile.name)
+    out = FLAGS.out or os.path.join("out", "study", profile.study_folder)
     bench = benchmark_lib.Benchmark(os.path.join(out, "benchmark"), profile, FLAGS.records_dir, FLAGS.body_model,
                                     FLAGS.mean_params)
     arms = [arm for arm in ARMS if not FLAGS.arms or arm.name in FLAGS.arms]

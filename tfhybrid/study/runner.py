@@ -201,6 +201,25 @@ def _archive_baseline(archive, baseline_path):
         _copy_json(baseline_path, os.path.join(archive, BASELINE), "a baseline", "up-3d-test")
 
 
+def profile_prefixes(experiments, profile, benchmark):
+    """The hash parts of every run folder the profile's experiments can have (cells and
+    pre-trainings): a study folder shared by profiles holds the runs of each."""
+    cells = [cell for experiment in experiments for cell in experiment.cells]
+    prefixes = {cell_config_hash(profile, benchmark, cell) for cell in cells}
+    if profile.pretrain_steps:
+        prefixes |= {config_hash(pretrain_flags(profile, benchmark, input_kind, PRETRAIN_SEED))
+                     for input_kind in {cell.input for cell in cells}}
+    return prefixes
+
+
+def finished_results(runs_dir, prefixes=None):
+    """The `result.json` paths of the finished runs under `runs_dir`, of those hash parts only if given."""
+    paths = sorted(glob.glob(os.path.join(runs_dir, "*", "result.json")))
+    if prefixes is None:
+        return paths
+    return [path for path in paths if os.path.basename(os.path.dirname(path)).rsplit("-s", 1)[0] in prefixes]
+
+
 def archive_run(archive, result_path, baseline_path):
     """Writes one finished run (`RUNS/<run>/result.json`) and the baseline (which the first run
     writes) into the archive."""
@@ -208,9 +227,10 @@ def archive_run(archive, result_path, baseline_path):
     _archive_baseline(archive, baseline_path)
 
 
-def export_archive(archive, runs_dir, baseline_path):
-    """Writes every finished run of `runs_dir` (and the baseline) into the archive; returns the run count."""
-    results = sorted(glob.glob(os.path.join(runs_dir, "*", "result.json")))
+def export_archive(archive, runs_dir, baseline_path, prefixes=None):
+    """Writes the finished runs of `runs_dir` (those of `prefixes` if given, see `profile_prefixes`)
+    and the baseline into the archive; returns the run count."""
+    results = finished_results(runs_dir, prefixes)
     for path in results:
         _archive_result(archive, path)
     _archive_baseline(archive, baseline_path)
