@@ -58,12 +58,12 @@ smoke: world
 	$(PY) -m tfhybrid.train --flagfile=configs/smoke.flags
 	$(PY) -m tfhybrid.evaluate --flagfile=configs/smoke.flags --data='out/records/up-3d-trainval-*.tfrecord'
 
-# The study on the cpu profile (three seeds; many hours on 2 CPU cores, resumable), the oracle, then
-# docs/results.md. The runs already in docs/results/cpu (from any machine) are not trained again; new
+# The study on the cpu_long profile (three seeds; many hours on 2 CPU cores, resumable), the oracle, then
+# docs/results.md. The runs already in docs/results/cpu_long (from any machine) are not trained again; new
 # ones are added there as they finish.
 results: $(STAMP)
 	$(PY) -m tfhybrid.study.oracle --flagfile=configs/oracle.flags
-	$(PY) -m tfhybrid.study --flagfile=configs/study_all.flags --archive=docs/results/cpu --docs=docs/results.md
+	$(PY) -m tfhybrid.study --flagfile=configs/study_all.flags --archive=docs/results/cpu_long --docs=docs/results.md
 
 world: $(STAMP)
 	$(PY) tools/make_synthetic.py --out out/world --num 64 --seed 0 --preview out/world/sheet.png
