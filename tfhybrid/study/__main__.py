@@ -1,10 +1,11 @@
-"""`python -m tfhybrid.study --flagfile=configs/study_<name>.flags [--profile=tiny|paper] [--only_input=image]`
+"""`python -m tfhybrid.study --flagfile=configs/study_<name>.flags [--profile=cpu|paper] [--only_input=image]`
 
 Builds the benchmark data the experiment needs, runs its unfinished runs (over `--seeds`, on
 every visible device), then writes `OUT/results.csv`, `OUT/results.md` and `OUT/plots/` for every
-experiment that has finished runs under OUT (default `out/study/<profile>`). With `--archive=DIR`
-the finished runs of DIR count as finished here, and every run is written to DIR as soon as it
-finishes: a study carried across machines (docs/results/tiny holds the runs behind docs/results.md).
+experiment of the profile that has finished runs under OUT (default `out/study/<profile folder>`).
+With `--archive=DIR` the finished runs of DIR count as finished here, and every run is written to
+DIR as soon as it finishes: a study carried across machines (docs/results/<profile> holds the runs
+behind docs/results.md).
 """
 import os
 import sys
@@ -19,8 +20,9 @@ from tfhybrid.study import profiles, report, runner
 FLAGS = flags.FLAGS
 flags.DEFINE_list("experiment", ["table3"], "Experiments to run: some of "
                   f"{', '.join(experiments_lib.EXPERIMENTS)}, or 'all'.")
-flags.DEFINE_enum("profile", "tiny", list(profiles.PROFILES), "Budget: tiny (small inputs and encoders, CPU), "
-                  "paper (224 px, the paper's encoders and schedule), micro (a handful of steps, for tests).")
+flags.DEFINE_enum("profile", "tiny", list(profiles.PROFILES), "Budget (tfhybrid/study/profiles.py): cpu_long "
+                  "and cpu (the study on CPUs, 6,000 and 3,000 steps), tiny (the first study's), paper (224 px, "
+                  "the paper's encoders and schedule, GPUs), micro (a handful of steps, for tests).")
 flags.DEFINE_enum("only_input", None, list(experiments_lib.INPUTS), "Run only the cells with this network input.")
 flags.DEFINE_list("only_cells", [], "Run only these cells, named 'experiment:column' or 'experiment:row:column' "
                   "(e.g. fig4:20,table3:iuv:2d).")
