@@ -4,8 +4,9 @@
 benchmark, a studio pre-training per input kind, 3,000 steps in mixed_bfloat16, two runs side by
 side on a 2-core machine. `cpu_long` is `cpu` on 6,000 steps, the schedule whose learning curve
 flattened (docs/results.md); it shares `cpu`'s study folder, so its benchmark and pre-trainings
-(whose flags are the same) are `cpu`'s and only its runs are new. `tiny` is the first study's profile (1,200 steps, no pre-training; its
-learner had not converged; kept for docs/results-tiny.md). `paper` is the paper's recipe for GPUs
+(whose flags are the same) are `cpu`'s and only its runs are new. `tiny` is the first study's
+profile (1,200 steps, no pre-training; its learner had not converged; kept for
+docs/results-tiny.md). `paper` is the paper's recipe for GPUs
 (DCT starts every run from a pre-trained checkpoint; here each input kind is first pre-trained on
 the studio set), `micro` trains a handful of steps for tests.
 """
