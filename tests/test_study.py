@@ -240,7 +240,10 @@ def test_profiles_sharing_a_folder_keep_their_runs_apart(tmp_path):
     assert sorted(os.listdir(archive)) == sorted(f"{key}.json" for key in pretraining + cells["micro_long"])
     entries = report.write_report(str(tmp_path), table3, long, bench, runs_dir)
     assert [(e["run"], e["metrics"]["up-3d-test"]["PVE"]) for e in entries] == [(cells["micro_long"][0], 140.0)]
-    assert "Compute so far: 2 finished run(s)" in (tmp_path / "results.md").read_text()
+    assert "Compute so far: 2 finished run(s)" in (tmp_path / "micro_long" / "results.md").read_text()
+    report.write_report(str(tmp_path), table3, short, bench, runs_dir)                # the folder's own profile
+    assert "Profile `micro`." in (tmp_path / "results.md").read_text()
+    assert "Profile `micro_long`." in (tmp_path / "micro_long" / "results.md").read_text()
 
 
 def test_unknown_names_and_missing_real_data_are_explained(tmp_path):

@@ -2,7 +2,8 @@
 
 Builds the benchmark data the experiment needs, runs its unfinished runs (over `--seeds`, on
 every visible device), then writes `OUT/results.csv`, `OUT/results.md` and `OUT/plots/` for every
-experiment of the profile that has finished runs under OUT (default `out/study/<profile folder>`).
+experiment of the profile that has finished runs under OUT (default `out/study/<profile folder>`;
+a profile sharing another's folder writes them into `OUT/<profile>/`).
 With `--archive=DIR` the finished runs of DIR count as finished here, and every run is written to
 DIR as soon as it finishes: a study carried across machines (docs/results/<profile> holds the runs
 behind docs/results.md).
@@ -75,7 +76,9 @@ def main(argv):
         print(f"study runs took {(time.time() - start) / 60:.1f} min")
     everything = list(experiments_lib.EXPERIMENTS.values())
     entries = report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs)
-    print(f"{len(entries)} finished cell run(s) in {out}/results.csv; tables in {out}/results.md, plots in {out}/plots")
+    folder = report.report_dir(out, profile)
+    print(f"{len(entries)} finished cell run(s) in {folder}/results.csv; tables in {folder}/results.md, plots in "
+          f"{folder}/plots")
     if FLAGS.archive:
         prefixes = runner.profile_prefixes(everything, profile, bench)
         print(f"{runner.export_archive(FLAGS.archive, runs_dir, baseline, prefixes)} finished run(s) of profile "

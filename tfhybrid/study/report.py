@@ -369,25 +369,33 @@ def markdown(experiments, agg, baseline, images, image_prefix, profile_name, cur
     return "\n".join(lines) + "\n"
 
 
+def report_dir(out_dir, profile):
+    """Where a profile's results.csv, results.md and plots/ go: the study folder, or a folder of its
+    own inside it for a profile that shares another's (`Profile.folder`), so the two never overwrite."""
+    return out_dir if profile.study_folder == profile.name else os.path.join(out_dir, profile.name)
+
+
 def write_report(out_dir, experiments, profile, benchmark, runs_dir, docs=None):
-    """results.csv, results.md and plots/ under out_dir; with `docs`, also the generated part of that
-    markdown file (its images under docs/images/study/<profile>/). Returns the entries found."""
+    """results.csv, results.md and plots/ under `report_dir(out_dir, profile)`; with `docs`, also the
+    generated part of that markdown file (its images under docs/images/study/<profile>/). Returns
+    the entries found."""
     entries = collect(experiments, profile, benchmark, runs_dir)
-    write_csv(entries, os.path.join(out_dir, "results.csv"))
+    folder = report_dir(out_dir, profile)
+    write_csv(entries, os.path.join(folder, "results.csv"))
     agg = aggregate(entries)
     baseline_path = os.path.join(out_dir, "baseline.json")
     baseline = None
     if os.path.exists(baseline_path):
         with open(baseline_path) as f:
             baseline = json.load(f)
-    images = plots(experiments, agg, baseline, os.path.join(out_dir, "plots"))
-    curve_plot = plot_curves(entries, os.path.join(out_dir, "plots", "learning_curves.png"))
+    images = plots(experiments, agg, baseline, os.path.join(folder, "plots"))
+    curve_plot = plot_curves(entries, os.path.join(folder, "plots", "learning_curves.png"))
     compute = compute_summary(finished_results(runs_dir, profile_prefixes(experiments, profile, benchmark)),
                               os.path.join(out_dir, "oracle.json"))
     gains = convergence_gains(entries)
     text = markdown(experiments, agg, baseline, images, "plots/", profile.name,
                     curves_markdown(entries, "plots/learning_curves.png" if curve_plot else None), compute, gains)
-    write_bytes(os.path.join(out_dir, "results.md"), ("# Study results\n\n" + text).encode())
+    write_bytes(os.path.join(folder, "results.md"), ("# Study results\n\n" + text).encode())
     if docs:
         prefix = f"images/study/{profile.name}/"
         image_dir = os.path.join(os.path.dirname(docs), prefix)
