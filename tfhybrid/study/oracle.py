@@ -173,17 +173,9 @@ def markdown(result):
 
 def replace_docs_block(path, text):
     """Rewrites the oracle block of a markdown file (appended when it has none)."""
-    from tfhybrid.fileio import write_bytes
+    from tfhybrid.study.report import replace_block
 
-    with open(path) as f:
-        content = f.read()
-    block = f"{DOCS_BEGIN}\n{text}{DOCS_END}"
-    if DOCS_BEGIN in content and DOCS_END in content:
-        head, rest = content.split(DOCS_BEGIN, 1)
-        content = head + block + rest.split(DOCS_END, 1)[1]
-    else:
-        content = content.rstrip("\n") + "\n\n" + block + "\n"
-    write_bytes(path, content.encode())
+    replace_block(path, DOCS_BEGIN, DOCS_END, text, "the oracle block")
 
 
 def main(argv):

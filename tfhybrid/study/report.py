@@ -407,10 +407,10 @@ def write_report(out_dir, experiments, profile, benchmark, runs_dir, docs=None):
     return entries
 
 
-def update_docs(path, generated, profile_name):
-    """Replaces the profile's generated block of `path` (see `docs_markers`), keeping the text around
-    it; a page without that block gets it at its end (a new file holds only a title and the block)."""
-    begin, end = docs_markers(profile_name)
+def replace_block(path, begin, end, generated, what):
+    """Replaces the block between the markers `begin` and `end` of the markdown file `path`, keeping
+    the text around it; a page without the block gets it at its end (a new file holds only a title
+    and the block). `what` names the block in the error a page with one marker only gets."""
     block = f"{begin}\n{generated}{end}\n"
     if not os.path.exists(path):
         text = f"# Study results\n\n{block}"
@@ -418,11 +418,16 @@ def update_docs(path, generated, profile_name):
         with open(path) as f:
             text = f.read()
         if (begin in text) != (end in text):
-            raise ValueError(f"{path} has only one of the markers of profile {profile_name}'s block "
-                             f"({begin!r} ... {end!r})")
+            raise ValueError(f"{path} has only one of the markers of {what} ({begin!r} ... {end!r})")
         if begin in text:
             head, rest = text.split(begin, 1)
             text = head + block + rest.split(end, 1)[1].removeprefix("\n")
         else:
             text = text.rstrip("\n") + "\n\n" + block
     write_bytes(path, text.encode())
+
+
+def update_docs(path, generated, profile_name):
+    """Replaces the profile's generated block of `path` (see `docs_markers` and `replace_block`)."""
+    begin, end = docs_markers(profile_name)
+    replace_block(path, begin, end, generated, f"profile {profile_name}'s block")
