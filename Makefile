@@ -41,7 +41,7 @@ demo: $(STAMP)
 
 # One test process per core; each file's tests stay in one process (module fixtures are built once).
 test: $(STAMP)
-	$(PY) -m pytest -q -n auto --dist loadfile tests
+	$(PY) -m pytest -q -n auto --dist loadfile --durations=15 tests
 
 bench: $(STAMP)
 	$(PY) bench/smpl.py

@@ -29,8 +29,8 @@ def test_convert_smpl_rejects_bad_regressor_flag(model_files, tmp_path):
 
 
 def test_overfit_probe_trains_on_the_runs_own_people(tiny_records, tmp_path):
-    """tools/overfit_probe.py reuses a run's recipe on its first people and evaluates on them."""
-    import importlib.util
+    """tools/overfit_probe.py reuses a run's recipe on its first people and evaluates on them; and
+    tools/shape_probe.py reads the probe model's predicted shape on those people."""
     import json
 
     from tfhybrid.config import DataConfig, ModelConfig, OptimConfig, RunConfig, save_run_config
@@ -42,11 +42,68 @@ def test_overfit_probe_trains_on_the_runs_own_people(tiny_records, tmp_path):
                                         data=DataConfig(train_data=(f"1.0:{records}/up-3d-*.tfrecord",)),
                                         optim=OptimConfig(batch_size=2, steps=100, steps_per_epoch=2),
                                         body_model=f"{world}/models/toy_smpl_neutral.npz"))
-    spec = importlib.util.spec_from_file_location("overfit_probe", pathlib.Path(CONVERT_SMPL).parent / "overfit_probe.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    metrics = tool.probe(str(run), people=4, steps=3, precision="float32", out=str(tmp_path / "probe"),
+    metrics = _tool("overfit_probe").probe(str(run), people=4, steps=3, precision="float32", out=str(tmp_path / "probe"),
                          threads=0)
     assert metrics["samples"] == 4 and metrics["PVE"] > 0
     saved = json.load(open(tmp_path / "probe" / "float32" / "flags.json"))
     assert saved["steps"] == 3 and saved["train_data"] == [f"1.0:{tmp_path}/probe/probe-people-00000-of-00001.tfrecord"]
+    shape_probe = _tool("shape_probe")
+    predicted, truth = shape_probe.predicted_betas(str(tmp_path / "probe" / "float32"),
+                                                   str(tmp_path / "probe" / "probe-people-00000-of-00001.tfrecord"))
+    assert predicted.shape == truth.shape == (4, 10)
+    np.testing.assert_allclose(truth, _record_betas(tmp_path / "probe" / "probe-people-00000-of-00001.tfrecord"))
+
+
+def _tool(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, pathlib.Path(CONVERT_SMPL).parent / f"{name}.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def _record_betas(path):
+    import tensorflow as tf
+
+    from tfhybrid.data.decoder import decode
+
+    return np.stack([decode(r)["smpl_betas"].numpy() for r in tf.data.TFRecordDataset(str(path))])
+
+
+def test_shape_probe_separates_scale_from_shape():
+    """A coefficient that scales the template is invisible to a crop; a local bump is not."""
+    shape_probe = _tool("shape_probe")
+    template = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
+    bump = np.zeros((4, 3))
+    bump[3, 2] = 0.4
+    shapedirs = np.stack([template - template.mean(axis=0), bump, np.ones((4, 3))], axis=-1)
+    displacement, scale_free, scales = shape_probe.shape_effects(template, shapedirs)
+    np.testing.assert_allclose(scales[0], 1.0)
+    np.testing.assert_allclose(scale_free[[0, 2]], 0.0, atol=1e-12)      # pure scale, pure translation
+    # The bump, least-squares: scale a = <b - mean b, T - mean T> / |T - mean T|^2, the rest by hand.
+    centred = template - template.mean(axis=0)
+    moved = bump - bump.mean(axis=0)
+    a = np.sum(moved * centred) / np.sum(centred ** 2)
+    np.testing.assert_allclose(scales[1], a)
+    np.testing.assert_allclose(scale_free[1], np.sqrt(np.mean(np.sum((moved - a * centred) ** 2, axis=1))))
+    np.testing.assert_allclose(displacement[1], 0.4 / 2.0)
+    assert 0.0 < scale_free[1] < displacement[1]
+    np.testing.assert_allclose(shape_probe.pixels_per_unit(template, crop=60, margin=1.2), 25.0)
+    truth = np.random.default_rng(0).normal(size=(50, 2))
+    _, _, r2 = shape_probe.coefficient_fit(np.stack([truth[:, 0], np.full(50, truth[:, 1].mean())], 1), truth)
+    np.testing.assert_allclose(r2, [1.0, 0.0], atol=1e-12)
+
+
+def test_shape_probe_prints_each_coefficient(tiny_records, tmp_path):
+    world, _ = tiny_records
+    out = tmp_path / "shape.json"
+    result = subprocess.run([sys.executable, str(pathlib.Path(CONVERT_SMPL).parent / "shape_probe.py"),
+                             f"--body_model={world}/models/toy_smpl_neutral.npz", "--crop=64", f"--out={out}"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    report = json.load(open(out))
+    assert [c["beta"] for c in report["coefficients"]] == list(range(10))
+    assert report["all_scale_free_px"] > 0 and "one pixel is" in result.stdout
