@@ -104,16 +104,17 @@ def run_runtime(profile, benchmark):
 
 
 def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only_cells=()):
-    """The runs of the experiments' cells (optionally filtered, see `cell_selected`) for each seed, in
-    order. A profile with pre-training pre-trains each input kind once (seed 0); every run of that
-    input, whatever its seed, starts from it."""
+    """The runs of the experiments' cells (optionally filtered, see `cell_selected`), seed by seed:
+    every cell's first seed before any cell's second, so that a study stopped midway has read every
+    cell once. A profile with pre-training pre-trains each input kind once (seed 0); every run of
+    that input, whatever its seed, starts from it."""
     pretraining, runs = {}, {}
     runtime = run_runtime(profile, benchmark)
-    for experiment in experiments:
-        for cell in experiment.cells:
-            if not cell_selected(experiment, cell, only_input, only_cells):
-                continue
-            for seed in seeds:
+    for seed in seeds:
+        for experiment in experiments:
+            for cell in experiment.cells:
+                if not cell_selected(experiment, cell, only_input, only_cells):
+                    continue
                 flags = run_flags(profile, benchmark, cell, seed)
                 needs = []
                 if profile.pretrain_steps:
