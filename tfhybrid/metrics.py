@@ -28,10 +28,16 @@ def _t_pose_vertices(smpl, betas):
     return smpl(betas, t_pose)["vertices"]
 
 
+def root_aligned(smpl, pose, betas):
+    """The SMPL outputs of (B, 72) `pose` and (B, 10) `betas` with the global rotation zeroed: the
+    frame in which PVE and MPJPE compare meshes."""
+    return smpl(betas, _zero_root(pose))
+
+
 def mesh_errors(smpl, pred_pose, pred_betas, gt_pose, gt_betas):
     """(B,) PVE, MPJPE and PVE-T in millimetres for SMPL parameters."""
-    pred = smpl(pred_betas, _zero_root(pred_pose))
-    gt = smpl(gt_betas, _zero_root(gt_pose))
+    pred = root_aligned(smpl, pred_pose, pred_betas)
+    gt = root_aligned(smpl, gt_pose, gt_betas)
     pve = tf.reduce_mean(tf.norm(pred["vertices"] - gt["vertices"], axis=-1), axis=-1)
     mpjpe = tf.reduce_mean(tf.norm(pred["joints"] - gt["joints"], axis=-1), axis=-1)
     pve_t = tf.reduce_mean(tf.norm(_t_pose_vertices(smpl, pred_betas) - _t_pose_vertices(smpl, gt_betas), axis=-1),

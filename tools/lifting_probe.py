@@ -54,12 +54,13 @@ def root_rotation_features(pose):
 
 
 def aligned_meshes(smpl, pose, betas, batch_size=256):
-    """((N, V, 3) vertices, (N, J, 3) joints) with the global rotation zeroed, as PVE compares them."""
+    """((N, V, 3) vertices, (N, J, 3) joints) in the frame PVE compares them in (`metrics.root_aligned`)."""
+    from tfhybrid.metrics import root_aligned
+
     vertices, joints = [], []
     for start in range(0, len(pose), batch_size):
-        local = np.array(pose[start:start + batch_size], np.float32)
-        local[:, :3] = 0.0
-        out = smpl(np.asarray(betas[start:start + batch_size], np.float32), local)
+        out = root_aligned(smpl, np.asarray(pose[start:start + batch_size], np.float32),
+                           np.asarray(betas[start:start + batch_size], np.float32))
         vertices.append(out["vertices"].numpy())
         joints.append(out["joints"].numpy())
     return np.concatenate(vertices), np.concatenate(joints)
