@@ -63,7 +63,7 @@ smoke: world
 # ones are added there as they finish.
 results: $(STAMP)
 	$(PY) -m tfhybrid.study.oracle --flagfile=configs/oracle.flags
-	$(PY) -m tfhybrid.study --flagfile=configs/study_all.flags --archive=docs/results/cpu_long --docs=docs/results.md
+	$(PY) -m tfhybrid.study --flagfile=configs/study_all.flags --archive=docs/results/cpu_long --docs=docs/results.md --summary=README.md,docs/results.md
 
 world: $(STAMP)
 	$(PY) tools/make_synthetic.py --out out/world --num 64 --seed 0 --preview out/world/sheet.png

@@ -127,7 +127,10 @@ def test_tables_seeds_and_plots(tmp_path):
         if cell.input == "image":
             pves[run.key] = 150.0 + 10 * run.seed + len(cell.column)
             _fake_result(run, pves[run.key])
-    entries = report.write_report(str(tmp_path), chosen, MICRO, bench, runs_dir)
+    (tmp_path / "baseline.json").write_text(json.dumps({"up-3d-test": {"PVE": 200.0, "MPJPE": 190.0, "PVE-T": 40.0}}))
+    readme = tmp_path / "README.md"
+    readme.write_text("# Project\n\nintro\n\n" + "\n".join(report.summary_markers("micro")) + "\n\nafter\n")
+    entries = report.write_report(str(tmp_path), chosen, MICRO, bench, runs_dir, summaries=[str(readme)])
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(entries) == 3 * (5 + 8)
@@ -159,6 +162,13 @@ def test_tables_seeds_and_plots(tmp_path):
     # Every finished run counts (1 s of training each), the shared fig4/table3 runs once.
     finished = len(glob.glob(os.path.join(runs_dir, "*", "result.json")))
     assert f"Compute so far: {finished} finished run(s), pre-trainings included, {finished / 3600:.1f} hours" in text
+    # The summary block: every finished Table-3 cell (the image row only), with its ratio to the mean model.
+    summary = readme.read_text()
+    assert summary.startswith("# Project\n\nintro\n\n") and summary.endswith("\nafter\n")
+    lines = [line for line in summary.splitlines() if line.startswith("| image x ")]
+    assert len(lines) == 5 and not any(line.startswith("| IUV x ") for line in summary.splitlines())
+    assert f"| image x 2D only | 3 | {np.mean(expected):.1f} ± {np.std(expected, ddof=1):.1f} | " \
+           f"{np.mean(expected) / 200.0:.2f}x | {100 * gain:.1f}% | 203.2 |" in lines
     for name in ("table3", "fig4", "learning_curves"):
         with Image.open(tmp_path / "plots" / f"{name}.png") as image:
             assert image.size[0] > 300 and np.asarray(image).std() > 0
@@ -360,8 +370,12 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
     results = sorted(os.path.join(out, "runs", d, "result.json") for d in os.listdir(os.path.join(out, "runs")))
     assert len(results) == 3
     stamps = [os.path.getmtime(p) for p in results]
-    second = _study(out, "--experiment=refine", only, "--seeds=0,1")
+    docs, readme = tmp_path / "results.md", tmp_path / "README.md"
+    readme.write_text("# Project\n")
+    second = _study(out, "--experiment=refine", only, "--seeds=0,1", f"--docs={docs}", f"--summary={readme}")
     assert "5 run(s): 3 finished or not needed, 2 to run" in second               # one pre-training for both seeds
+    assert report.docs_markers("micro")[0] in docs.read_text()
+    assert readme.read_text().startswith("# Project\n\n" + report.summary_markers("micro")[0])
     assert [os.path.getmtime(p) for p in results] == stamps                 # finished runs untouched
     loaded = []
     for path in results:

@@ -10,6 +10,7 @@ behind docs/results.md).
 """
 import os
 import sys
+import threading
 import time
 
 from absl import app, flags
@@ -38,6 +39,8 @@ flags.DEFINE_bool("keep_going", False, "Go on with the other runs when one fails
 flags.DEFINE_string("archive", None, "Folder of finished runs (<run>.json and baseline.json), kept in step "
                     "with OUT: its runs are not trained again, and OUT's finished runs are added to it.")
 flags.DEFINE_string("docs", None, "Also rewrite the generated block of this markdown file (docs/results.md).")
+flags.DEFINE_list("summary", [], "Also rewrite the profile's summary block (Table 3's finished cells) of these "
+                  "markdown files (README.md, docs/results.md).")
 
 
 def main(argv):
@@ -57,6 +60,7 @@ def main(argv):
     if FLAGS.archive:
         copied = runner.import_archive(FLAGS.archive, runs_dir, baseline)
         print(f"{copied} finished run(s) taken from {FLAGS.archive}")
+    everything = list(experiments_lib.EXPERIMENTS.values())
     failed = []
     if not FLAGS.report_only:
         start = time.time()
@@ -71,11 +75,19 @@ def main(argv):
         variants = sorted(variants)
         bench.prepare(variants)
         slots = runner.device_slots(profile, runner.visible_gpus())
-        archive = (lambda run: runner.archive_run(FLAGS.archive, run.result_path, baseline)) if FLAGS.archive else None
-        failed = runner.execute(runs, bench.eval_sets(), baseline, slots, FLAGS.keep_going, on_finished=archive)
+        reporting = threading.Lock()
+
+        def finished(run):
+            # The archive and the pages follow every finished run, so a study stopped midway leaves them current.
+            with reporting:
+                if FLAGS.archive:
+                    runner.archive_run(FLAGS.archive, run.result_path, baseline)
+                report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs,
+                                    summaries=FLAGS.summary)
+
+        failed = runner.execute(runs, bench.eval_sets(), baseline, slots, FLAGS.keep_going, on_finished=finished)
         print(f"study runs took {(time.time() - start) / 60:.1f} min")
-    everything = list(experiments_lib.EXPERIMENTS.values())
-    entries = report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs)
+    entries = report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs, summaries=FLAGS.summary)
     folder = report.report_dir(out, profile)
     print(f"{len(entries)} finished cell run(s) in {folder}/results.csv; tables in {folder}/results.md, plots in "
           f"{folder}/plots")
