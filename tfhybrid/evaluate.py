@@ -41,6 +41,19 @@ def mean_parameter_outputs(model, batch_size):
     return model.outputs_from_params(tf.broadcast_to(model.mean_params, [batch_size, model.mean_params.shape[0]]))
 
 
+def predictions(model, patterns, batch_size=32, mean_only=False):
+    """Yields (batch, outputs) over the records matching `patterns`, in order, the inputs resized
+    as the model was trained (`preprocess.resize_inputs`); `mean_only` gives the mean-parameter
+    model's outputs instead."""
+    from tfhybrid.data.pipeline import make_dataset
+
+    for batch in make_dataset(list(patterns), batch_size, training=False):
+        if mean_only:
+            yield batch, mean_parameter_outputs(model, batch["image"].shape[0])
+        else:
+            yield batch, model(preprocess.resize_inputs(batch, model.options.input_size), training=False)
+
+
 def evaluate(model, patterns, batch_size=32, mean_only=False, gendered=None):
     """{dataset: {metric: mean}} over the records matching `patterns`.
 
@@ -51,16 +64,11 @@ def evaluate(model, patterns, batch_size=32, mean_only=False, gendered=None):
         3DPW's protocol.
     """
     from tfhybrid import metrics
-    from tfhybrid.data.pipeline import make_dataset
     from tfhybrid.layers import gather_dense_keypoints
 
     per_dataset = {}
-    for batch in make_dataset(list(patterns), batch_size, training=False):
+    for batch, out in predictions(model, patterns, batch_size, mean_only):
         crop = batch["image"].shape[1]
-        if mean_only:
-            out = mean_parameter_outputs(model, batch["image"].shape[0])
-        else:
-            out = model(preprocess.resize_inputs(batch, model.options.input_size), training=False)
         names = [n.decode() for n in batch["dataset"].numpy()]
         rows = {}
         has_smpl = batch["has_smpl"].numpy() > 0
@@ -136,12 +144,10 @@ def write_picture(model, patterns, path, count=6, display_size=192):
     drawn at `display_size` pixels."""
     import cv2
 
-    from tfhybrid.data.pipeline import make_dataset
     from tfhybrid.fileio import write_image
     from tfhybrid.visualize import overlay_mesh, prediction_sheet
 
-    batch = next(iter(make_dataset(list(patterns), count, training=False)))
-    out = model(preprocess.resize_inputs(batch, model.options.input_size), training=False)
+    batch, out = next(predictions(model, patterns, count))
     images = ((batch["image"].numpy() + 1.0) * 127.5).round().astype(np.uint8)
     images = np.stack([cv2.resize(im, (display_size, display_size), interpolation=cv2.INTER_CUBIC) for im in images])
     faces = model.smpl.faces

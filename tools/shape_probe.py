@@ -60,13 +60,11 @@ def coefficient_fit(predicted, truth):
 
 def predicted_betas(model_dir, pattern, batch_size=64):
     """(predicted (N, 10), true (N, 10)) shape coefficients of the people with SMPL in `pattern`."""
-    from tfhybrid import evaluate, preprocess
-    from tfhybrid.data.pipeline import make_dataset
+    from tfhybrid import evaluate
 
     model, _ = evaluate.restore_model(model_dir)
     predicted, truth = [], []
-    for batch in make_dataset([pattern], batch_size, training=False):
-        outputs = model(preprocess.resize_inputs(batch, model.options.input_size), training=False)
+    for batch, outputs in evaluate.predictions(model, [pattern], batch_size):
         keep = batch["has_smpl"].numpy() > 0
         predicted.append(outputs["betas"].numpy()[keep])
         truth.append(batch["smpl_betas"].numpy()[keep])

@@ -76,14 +76,14 @@ def main(argv):
         bench.prepare(variants)
         slots = runner.device_slots(profile, runner.visible_gpus())
         reporting = threading.Lock()
+        archive, docs, summaries = FLAGS.archive, FLAGS.docs, FLAGS.summary
 
         def finished(run):
             # The archive and the pages follow every finished run, so a study stopped midway leaves them current.
             with reporting:
-                if FLAGS.archive:
-                    runner.archive_run(FLAGS.archive, run.result_path, baseline)
-                report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs,
-                                    summaries=FLAGS.summary)
+                if archive:
+                    runner.archive_run(archive, run.result_path, baseline)
+                report.write_report(out, everything, profile, bench, runs_dir, docs=docs, summaries=summaries)
 
         failed = runner.execute(runs, bench.eval_sets(), baseline, slots, FLAGS.keep_going, on_finished=finished)
         print(f"study runs took {(time.time() - start) / 60:.1f} min")
