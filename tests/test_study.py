@@ -205,6 +205,20 @@ def test_every_claim_names_cells_that_exist():
         assert claim["kind"] in ("lower", "at_most", "about") and ("margin" in claim) == (claim["kind"] != "lower")
 
 
+def test_verdicts_on_fewer_than_three_seeds_are_provisional():
+    claim = "3D + 2D beats dense + 2D (image input)"
+
+    def verdict(n):
+        agg = {("table3", "image", "3d_2d"): {"PVE": (100.0, 1.0, n)},
+               ("table3", "image", "dense_2d"): {"PVE": (110.0, 1.0, n)}}
+        line = [row for row in report.claims_markdown(agg).splitlines() if row.startswith(f"| {claim} |")][0]
+        return line.rsplit(" | ", 1)[1].rstrip(" |")
+
+    assert verdict(3) == "reproduced"                                        # -10 < -2
+    assert verdict(2) == "reproduced (provisional: 2 seeds, the rule's third to come)"
+    assert verdict(1) == "inconclusive (fewer than 2 seeds)"
+
+
 def test_docs_block_is_replaced_and_text_kept(tmp_path):
     path = str(tmp_path / "results.md")
     report.update_docs(path, "first\n", "cpu")

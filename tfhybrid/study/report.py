@@ -252,13 +252,19 @@ def verdict(claim, a, b):
     return "reproduced" if size + band <= margin else "contradicted" if size - band > margin else "inconclusive"
 
 
+FULL_SEEDS = 3            # the rule of docs/results.md: every cell gets three seeds; a verdict on fewer is provisional
+
+
 def _read_verdict(claim, a, b, gains):
     moving = [f"{row} x {column} ({100 * gains[(experiment, row, column)]:.1f}%)"
               for experiment, row, column in (tuple(claim["a"]), tuple(claim["b"]))
               if gains.get((experiment, row, column), 0.0) >= CONVERGED_GAIN]
     if moving:
         return f"not read: {' and '.join(moving)} not converged (would be: {verdict(claim, a, b)})"
-    return verdict(claim, a, b)
+    judged = verdict(claim, a, b)
+    if judged.startswith("inconclusive") or min(a[2], b[2]) >= FULL_SEEDS:
+        return judged
+    return f"{judged} (provisional: {min(a[2], b[2])} seeds, the rule's third to come)"
 
 
 def claims_markdown(agg, gains=None):
