@@ -367,20 +367,22 @@ def summary_markdown(agg, gains, baseline, profile_name, experiment_name="table3
              + (f"; the mean-parameter model {mean_pve:.1f}" if mean_pve else "") + "):", "",
              "| input x supervision | seeds | PVE | x mean | last-quarter gain | paper PVE |",
              "|---|---|---|---|---|---|"]
-    rows = dict(experiment.rows)
     for row, row_label in experiment.rows:
         for column, column_label, _ in experiment.columns:
             stats = agg.get((experiment.name, row, column), {}).get("PVE")
             if stats is None:
                 continue
             mean, std, n = stats
-            gain = gains.get((experiment.name, row, column))
+            pve = f"{mean:.1f}" + (f" ± {std:.1f}" if n > 1 else "")
             ratio = f"{mean / mean_pve:.2f}x" if mean_pve else "–"
+            gain = gains.get((experiment.name, row, column))
+            if gain is None:
+                gain_text = "–"
+            else:
+                gain_text = f"{100 * gain:.1f}%" + ("" if gain < CONVERGED_GAIN else " (not converged)")
             theirs = numbers.get(row, {}).get(column)
-            lines.append(f"| {rows[row]} x {column_label} | {n} | {mean:.1f}" + (f" ± {std:.1f}" if n > 1 else "")
-                         + f" | {ratio} | " + ("–" if gain is None else f"{100 * gain:.1f}%"
-                                               + ("" if gain < CONVERGED_GAIN else " (not converged)"))
-                         + f" | {'–' if theirs is None else f'{theirs[0]:.1f}'} |")
+            paper_pve = "–" if theirs is None else f"{theirs[0]:.1f}"
+            lines.append(f"| {row_label} x {column_label} | {n} | {pve} | {ratio} | {gain_text} | {paper_pve} |")
     if len(lines) == 4:
         lines.append("| no finished runs | | | | | |")
     return "\n".join(lines) + "\n"
@@ -443,8 +445,9 @@ def write_report(out_dir, experiments, profile, benchmark, runs_dir, docs=None, 
     if docs:
         prefix = f"images/study/{profile.name}/"
         image_dir = os.path.join(os.path.dirname(docs), prefix)
-        plots(experiments, agg, baseline, image_dir)
-        curve_plot = plot_curves(entries, os.path.join(image_dir, "learning_curves.png"))
+        for name in list(images.values()) + (["learning_curves.png"] if curve_plot else []):
+            with open(os.path.join(folder, "plots", name), "rb") as f:       # rendered once, above
+                write_bytes(os.path.join(image_dir, name), f.read())
         update_docs(docs, markdown(experiments, agg, baseline, images, prefix, profile.name,
                                    curves_markdown(entries, prefix + "learning_curves.png" if curve_plot else None),
                                    compute, gains), profile.name)
