@@ -225,6 +225,7 @@ def _fmt(value, unit="%"):
 
 
 SIGNIFICANCE = 2.0        # the rule of docs/results.md: differences beyond 2 pooled standard deviations
+REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
 
 
 def pooled_std(a, b):
@@ -244,15 +245,24 @@ def verdict(claim, a, b):
     otherwise (and with fewer than two seeds per cell) inconclusive."""
     spread = pooled_std(a, b)
     if spread is None:
-        return "inconclusive (fewer than 2 seeds)"
+        return INCONCLUSIVE
     d, band, margin = a[0] - b[0], SIGNIFICANCE * spread, claim.get("margin", 0.0) * b[0]
     if claim["kind"] == "lower":
-        return "reproduced" if d < -band else "contradicted" if d > band else "inconclusive"
+        return REPRODUCED if d < -band else CONTRADICTED if d > band else INCONCLUSIVE
     size = abs(d) if claim["kind"] == "about" else d
-    return "reproduced" if size + band <= margin else "contradicted" if size - band > margin else "inconclusive"
+    return REPRODUCED if size + band <= margin else CONTRADICTED if size - band > margin else INCONCLUSIVE
 
 
 FULL_SEEDS = 3            # the rule of docs/results.md: every cell gets three seeds; a verdict on fewer is provisional
+
+
+def _verdict_with_reason(claim, a, b):
+    judged, seeds = verdict(claim, a, b), min(a[2], b[2])
+    if seeds < 2:
+        return f"{judged} (fewer than 2 seeds)"
+    if judged == INCONCLUSIVE or seeds >= FULL_SEEDS:
+        return judged
+    return f"{judged} (provisional: {seeds} seeds, the rule's third to come)"
 
 
 def _read_verdict(claim, a, b, gains):
@@ -260,11 +270,8 @@ def _read_verdict(claim, a, b, gains):
               for experiment, row, column in (tuple(claim["a"]), tuple(claim["b"]))
               if gains.get((experiment, row, column), 0.0) >= CONVERGED_GAIN]
     if moving:
-        return f"not read: {' and '.join(moving)} not converged (would be: {verdict(claim, a, b)})"
-    judged = verdict(claim, a, b)
-    if judged.startswith("inconclusive") or min(a[2], b[2]) >= FULL_SEEDS:
-        return judged
-    return f"{judged} (provisional: {min(a[2], b[2])} seeds, the rule's third to come)"
+        return f"not read: {' and '.join(moving)} not converged (would be: {_verdict_with_reason(claim, a, b)})"
+    return _verdict_with_reason(claim, a, b)
 
 
 def claims_markdown(agg, gains=None):
