@@ -31,7 +31,7 @@ def _fake_result(run, pve):
                "up-3d-val": {"PVE": pve + 1, "MPJPE": pve - 9}, "coco-minival": {"DKD": 5.0}}
     curve = [{"step": step, "metrics": {"up-3d": {"PVE": pve + 1 + 400.0 / step}}} for step in (100, 200, 300, 400)]
     with open(run.result_path, "w") as f:
-        json.dump({"flags": run.flags, "metrics": metrics, "curve": curve, "train_seconds": 1.0}, f)
+        json.dump({"flags": run.flags, "metrics": metrics, "curve": curve, "train_seconds": 1.0, "eval_seconds": 0.0}, f)
 
 
 def test_equal_trainings_share_one_run(tmp_path):
@@ -217,6 +217,21 @@ def test_verdicts_on_fewer_than_three_seeds_are_provisional():
     assert verdict(3) == "reproduced"                                        # -10 < -2
     assert verdict(2) == "reproduced (provisional: 2 seeds, the rule's third to come)"
     assert verdict(1) == "inconclusive (fewer than 2 seeds)"
+
+
+def test_compute_counts_a_resumed_run_at_all_its_steps(tmp_path):
+    whole = {"flags": {"steps": 6000}, "train_seconds": 3000.0, "eval_seconds": 30.0, "resumed_from_step": 0}
+    resumed = {"flags": {"steps": 6000}, "train_seconds": 2250.0, "eval_seconds": 30.0, "resumed_from_step": 1500}
+    assert report.run_seconds(whole) == 3030.0
+    assert report.run_seconds(resumed) == pytest.approx(3030.0)                # 2250 s for 4500 of 6000 steps
+    paths = []
+    for name, result in (("whole", whole), ("resumed", resumed)):
+        paths.append(str(tmp_path / f"{name}.json"))
+        with open(paths[-1], "w") as f:
+            json.dump(result, f)
+    assert report.compute_summary(paths) == ("Compute so far: 2 finished run(s), pre-trainings included, 1.7 hours "
+                                             "of training and evaluation (each run's own wall time; 1 resumed after "
+                                             "an interruption, scaled to all their steps).")
 
 
 def test_docs_block_is_replaced_and_text_kept(tmp_path):

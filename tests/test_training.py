@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from scipy.spatial.transform import Rotation
 
-from tfhybrid import losses, metrics
+from tfhybrid import checkpoints as checkpoint_layout, losses, metrics
 from tfhybrid.bodymodel import smpl_numpy
 from tfhybrid.layers import SMPL
 from training_runs import train_args
@@ -192,6 +192,7 @@ def test_killed_run_resumes_evaluates_and_exports(tiny_records, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resumed from {first}" in resumed.stderr
     assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-12")
+    assert checkpoint_layout.latest_step(model_dir) == 12      # the step a study worker reads to time a resumed run
     assert os.listdir(os.path.join(model_dir, "logs"))
     evaluated = subprocess.run([sys.executable, "-m", "tfhybrid.evaluate", f"--model_dir={model_dir}",
                                 f"--data={records}/up-3d-*.tfrecord", f"--picture={tmp_path}/pred.png"], cwd=ROOT,

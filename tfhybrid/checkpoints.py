@@ -28,6 +28,12 @@ def latest(model_dir):
     return tf.train.latest_checkpoint(checkpoint_dir(model_dir))
 
 
+def latest_step(model_dir):
+    """The training step of `model_dir`'s latest checkpoint (saved as `ckpt-<step>`), 0 without one."""
+    path = latest(model_dir)
+    return 0 if path is None else int(path.rsplit("-", 1)[1])
+
+
 def training_manager(model_dir, model, optimizer, step):
     """A `tf.train.CheckpointManager` over weights, optimiser state and the step counter."""
     import tensorflow as tf

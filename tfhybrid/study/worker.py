@@ -33,9 +33,11 @@ def evaluate_sets(model, sets, batch_size, mean_only=False):
 def run(config, model_dir, runtime, eval_sets, result_path, baseline_path=None, eval_batch_size=32):
     """Trains `config` in `model_dir`, evaluates it on `eval_sets` ({name: glob}) and writes
     `result_path` (and the mean-parameter baseline to `baseline_path` if that file is absent)."""
-    from tfhybrid import evaluate, train
+    from tfhybrid import checkpoints, evaluate, train
     from tfhybrid.fileio import write_bytes
 
+    # A run resumed after an interruption times only its remaining steps; the report scales them.
+    resumed_from_step = checkpoints.latest_step(model_dir)
     start = time.time()
     train.train(config, model_dir, runtime)
     trained = time.time()
@@ -46,7 +48,8 @@ def run(config, model_dir, runtime, eval_sets, result_path, baseline_path=None, 
         write_bytes(baseline_path, json.dumps(baseline, indent=1).encode())
     result = {"flags": config.to_flat(), "checkpoint": checkpoint, "metrics": metrics,
               "curve": train.read_validation_curve(model_dir),
-              "train_seconds": round(trained - start, 1), "eval_seconds": round(time.time() - trained, 1)}
+              "train_seconds": round(trained - start, 1), "eval_seconds": round(time.time() - trained, 1),
+              "resumed_from_step": resumed_from_step}
     write_bytes(result_path, json.dumps(result, indent=1).encode())
     print(f"wrote {result_path}")
 
