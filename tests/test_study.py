@@ -224,14 +224,17 @@ def test_compute_counts_a_resumed_run_at_all_its_steps(tmp_path):
     resumed = {"flags": {"steps": 6000}, "train_seconds": 2250.0, "eval_seconds": 30.0, "resumed_from_step": 1500}
     assert report.run_seconds(whole) == 3030.0
     assert report.run_seconds(resumed) == pytest.approx(3030.0)                # 2250 s for 4500 of 6000 steps
+    evaluated_only = {"flags": {"steps": 6000}, "train_seconds": 5.0, "eval_seconds": 30.0, "resumed_from_step": 6000}
+    assert report.run_seconds(evaluated_only) == 35.0                          # its training time is not on record
     paths = []
-    for name, result in (("whole", whole), ("resumed", resumed)):
+    for name, result in (("whole", whole), ("resumed", resumed), ("evaluated_only", evaluated_only)):
         paths.append(str(tmp_path / f"{name}.json"))
         with open(paths[-1], "w") as f:
             json.dump(result, f)
-    assert report.compute_summary(paths) == ("Compute so far: 2 finished run(s), pre-trainings included, 1.7 hours "
+    assert report.compute_summary(paths) == ("Compute so far: 3 finished run(s), pre-trainings included, 1.7 hours "
                                              "of training and evaluation (each run's own wall time; 1 resumed after "
-                                             "an interruption, scaled to all their steps).")
+                                             "an interruption, scaled to all their steps; 1 trained in an earlier "
+                                             "attempt, counted without their training).")
 
 
 def test_docs_block_is_replaced_and_text_kept(tmp_path):

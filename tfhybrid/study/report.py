@@ -51,24 +51,29 @@ def collect(experiments, profile, benchmark, runs_dir):
 def run_seconds(result):
     """A finished run's training and evaluation time, as if uninterrupted: a run resumed from a
     checkpoint at step k of n timed only its last n - k steps, so its training time is scaled by
-    n / (n - k)."""
+    n / (n - k). A run whose training had ended before the attempt that evaluated it (k = n) has no
+    training time on record; it counts its evaluation only (`compute_summary` says how many)."""
     steps, resumed = result["flags"]["steps"], result.get("resumed_from_step", 0)
-    return result["train_seconds"] * steps / (steps - resumed) + result["eval_seconds"]
+    scale = steps / (steps - resumed) if resumed < steps else 1.0
+    return result["train_seconds"] * scale + result["eval_seconds"]
 
 
 def compute_summary(result_paths, oracle_path=None):
     """One sentence on the compute spent: the finished runs' `result.json` files (pre-trainings and
     runs of experiments not reported included) and the oracle, from their recorded seconds."""
-    seconds, count, resumed = 0.0, 0, 0
+    seconds, count, resumed, untimed = 0.0, 0, 0, 0
     for path in result_paths:
         with open(path) as f:
             result = json.load(f)
         seconds += run_seconds(result)
-        resumed += result.get("resumed_from_step", 0) > 0
+        step = result.get("resumed_from_step", 0)
+        resumed += 0 < step < result["flags"]["steps"]
+        untimed += step >= result["flags"]["steps"]
         count += 1
+    notes = ([f"{resumed} resumed after an interruption, scaled to all their steps"] if resumed else []) + \
+            ([f"{untimed} trained in an earlier attempt, counted without their training"] if untimed else [])
     text = (f"Compute so far: {count} finished run(s), pre-trainings included, {seconds / 3600:.1f} hours of "
-            "training and evaluation (each run's own wall time")
-    text += f"; {resumed} resumed after an interruption, scaled to all their steps)" if resumed else ")"
+            "training and evaluation (each run's own wall time" + "".join(f"; {n}" for n in notes) + ")")
     if oracle_path and os.path.exists(oracle_path):
         with open(oracle_path) as f:
             text += f"; the oracle {json.load(f).get('seconds', 0.0) / 60:.0f} min"
