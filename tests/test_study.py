@@ -205,6 +205,22 @@ def test_every_claim_names_cells_that_exist():
         assert claim["kind"] in ("lower", "at_most", "about") and ("margin" in claim) == (claim["kind"] != "lower")
 
 
+def test_study_flagfiles_name_cells_that_exist():
+    for path in glob.glob(os.path.join(REPO, "configs", "study_*.flags")):
+        values = dict(line.strip()[2:].split("=", 1) for line in open(path) if line.startswith("--"))
+        names = values["experiment"].split(",")
+        chosen = list(experiments.EXPERIMENTS.values()) if names == ["all"] else [experiments.get(n) for n in names]
+        for name in values["only_cells"].split(",") if "only_cells" in values else []:
+            assert any(runner.cell_selected(e, c, only_cells=[name]) for e in chosen for c in e.cells), (path, name)
+    claims = open(os.path.join(REPO, "configs", "study_claims.flags")).read()
+    outside_table3 = {cell for claim in paper.CLAIMS for cell in (claim["a"], claim["b"]) if cell[0] != "table3"}
+    table3 = [(t.flags, t.variant) for t in experiments.get("table3").cells]
+    shared = {(e.name, c.row, c.column) for e in experiments.EXPERIMENTS.values() for c in e.cells
+              if (c.flags, c.variant) in table3}
+    for experiment, row, column in outside_table3 - shared:
+        assert f"{experiment}:{column}" in claims or f"{experiment}:{row}:{column}" in claims, (experiment, row, column)
+
+
 def test_verdicts_on_fewer_than_three_seeds_are_provisional():
     claim = "3D + 2D beats dense + 2D (image input)"
 
