@@ -4,6 +4,7 @@
 paper's, with the paper's numbers in the row below ours, and embeds the plots (`plots/*.png`).
 Errors are in mm on the UP-3D-like test split; DKD in crop pixels on the COCO-like minival split.
 """
+import collections
 import csv
 import glob
 import io
@@ -48,32 +49,38 @@ def collect(experiments, profile, benchmark, runs_dir):
     return entries
 
 
+def _resumption(result):
+    """How a finished run was timed: None if in one attempt, "resumed" if resumed from a checkpoint
+    at step k of n (its last n - k steps timed), "untimed" if its training had ended before the
+    attempt that evaluated it (k = n: no training time on record)."""
+    resumed = result.get("resumed_from_step", 0)
+    return None if resumed == 0 else "resumed" if resumed < result["flags"]["steps"] else "untimed"
+
+
 def run_seconds(result):
-    """A finished run's training and evaluation time, as if uninterrupted: a run resumed from a
-    checkpoint at step k of n timed only its last n - k steps, so its training time is scaled by
-    n / (n - k). A run whose training had ended before the attempt that evaluated it (k = n) has no
-    training time on record; it counts its evaluation only (`compute_summary` says how many)."""
-    steps, resumed = result["flags"]["steps"], result.get("resumed_from_step", 0)
-    scale = steps / (steps - resumed) if resumed < steps else 1.0
-    return result["train_seconds"] * scale + result["eval_seconds"]
+    """A finished run's training and evaluation time, as if uninterrupted: a resumed run's training
+    time is scaled by n / (n - k); an untimed one counts its evaluation only (see `_resumption`)."""
+    seconds = result["train_seconds"]
+    if _resumption(result) == "resumed":
+        steps = result["flags"]["steps"]
+        seconds *= steps / (steps - result["resumed_from_step"])
+    return seconds + result["eval_seconds"]
 
 
 def compute_summary(result_paths, oracle_path=None):
     """One sentence on the compute spent: the finished runs' `result.json` files (pre-trainings and
     runs of experiments not reported included) and the oracle, from their recorded seconds."""
-    seconds, count, resumed, untimed = 0.0, 0, 0, 0
+    seconds, timing = 0.0, collections.Counter()
     for path in result_paths:
         with open(path) as f:
             result = json.load(f)
         seconds += run_seconds(result)
-        step = result.get("resumed_from_step", 0)
-        resumed += 0 < step < result["flags"]["steps"]
-        untimed += step >= result["flags"]["steps"]
-        count += 1
-    notes = ([f"{resumed} resumed after an interruption, scaled to all their steps"] if resumed else []) + \
-            ([f"{untimed} trained in an earlier attempt, counted without their training"] if untimed else [])
-    text = (f"Compute so far: {count} finished run(s), pre-trainings included, {seconds / 3600:.1f} hours of "
-            "training and evaluation (each run's own wall time" + "".join(f"; {n}" for n in notes) + ")")
+        timing[_resumption(result)] += 1
+    notes = "".join(f"; {timing[kind]} {text}" for kind, text in (
+        ("resumed", "resumed after an interruption, scaled to all their steps"),
+        ("untimed", "trained in an earlier attempt, counted without their training")) if timing[kind])
+    text = (f"Compute so far: {sum(timing.values())} finished run(s), pre-trainings included, "
+            f"{seconds / 3600:.1f} hours of training and evaluation (each run's own wall time{notes})")
     if oracle_path and os.path.exists(oracle_path):
         with open(oracle_path) as f:
             text += f"; the oracle {json.load(f).get('seconds', 0.0) / 60:.0f} min"
