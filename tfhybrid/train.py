@@ -214,7 +214,7 @@ def _train_loop(config, model_dir, runtime, strategy, model, optimizer, schedule
     chief = scratch is None
     global_batch = config.optim.batch_size
     manager = checkpoints.training_manager(scratch or model_dir, model, optimizer, step)
-    latest = tf.train.latest_checkpoint(checkpoints.checkpoint_dir(model_dir))
+    latest = checkpoints.latest(model_dir)
     if latest:
         manager.checkpoint.restore(latest).assert_existing_objects_matched()
         logging.info("resumed from %s at step %d", latest, int(step.numpy()))
