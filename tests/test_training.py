@@ -260,7 +260,7 @@ def test_every_config_parses():
         result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
         counts.append(int(result.stdout.strip().splitlines()[-1]))
-    assert counts[0] >= 28 and counts[1] == 7 and counts[2] == 1
+    assert counts[0] >= 28 and counts[1] == 8 and counts[2] == 1
 
 
 def test_multi_worker_training_writes_from_the_chief_only(tiny_records, tmp_path):
