@@ -169,6 +169,16 @@ def test_tables_seeds_and_plots(tmp_path):
     assert len(lines) == 5 and not any(line.startswith("| IUV x ") for line in summary.splitlines())
     assert f"| image x 2D only | 3 | {np.mean(expected):.1f} ± {np.std(expected, ddof=1):.1f} | " \
            f"{np.mean(expected) / 200.0:.2f}x | {100 * gain:.1f}% | 203.2 |" in lines
+    # Then the claims both of whose cells have runs, with the verdict the full table gives them.
+    read = [line for line in summary.splitlines() if line.startswith("| ") and " (d = " in line]
+    waiting = [c for c in paper.CLAIMS if not all(tuple(c[k]) in agg for k in ("a", "b"))]
+    assert len(read) == len(paper.CLAIMS) - len(waiting) >= 4
+    assert f"\n{len(waiting)} more claim(s) wait for their cells' runs.\n" in summary
+    full = report.claims_markdown(agg, report.convergence_gains(entries)).splitlines()
+    for line in read:
+        claim = line.split(" | ")[0][2:]
+        assert line.rsplit(" | ", 1)[1] == [row for row in full if row.startswith(f"| {claim} |")][0].rsplit(" | ", 1)[1]
+    assert "(d = " not in report.summary_markdown({}, {}, None, "micro")
     for name in ("table3", "fig4", "learning_curves"):
         with Image.open(tmp_path / "plots" / f"{name}.png") as image:
             assert image.size[0] > 300 and np.asarray(image).std() > 0

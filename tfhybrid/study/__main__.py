@@ -61,7 +61,7 @@ def main(argv):
         copied = runner.import_archive(FLAGS.archive, runs_dir, baseline)
         print(f"{copied} finished run(s) taken from {FLAGS.archive}")
     everything = list(experiments_lib.EXPERIMENTS.values())
-    failed = []
+    failed, entries = [], None
     if not FLAGS.report_only:
         start = time.time()
         runs = runner.plan(chosen, profile, bench, runs_dir, seeds, FLAGS.only_input, FLAGS.only_cells)
@@ -80,14 +80,18 @@ def main(argv):
 
         def finished(run):
             # The archive and the pages follow every finished run, so a study stopped midway leaves them current.
+            nonlocal entries
             with reporting:
                 if archive:
                     runner.archive_run(archive, run.result_path, baseline)
-                report.write_report(out, everything, profile, bench, runs_dir, docs=docs, summaries=summaries)
+                entries = report.write_report(out, everything, profile, bench, runs_dir, docs=docs,
+                                              summaries=summaries)
 
         failed = runner.execute(runs, bench.eval_sets(), baseline, slots, FLAGS.keep_going, on_finished=finished)
         print(f"study runs took {(time.time() - start) / 60:.1f} min")
-    entries = report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs, summaries=FLAGS.summary)
+    if entries is None:                     # no run finished here: the pages are written once, now
+        entries = report.write_report(out, everything, profile, bench, runs_dir, docs=FLAGS.docs,
+                                      summaries=FLAGS.summary)
     folder = report.report_dir(out, profile)
     print(f"{len(entries)} finished cell run(s) in {folder}/results.csv; tables in {folder}/results.md, plots in "
           f"{folder}/plots")

@@ -296,6 +296,17 @@ def _read_verdict(claim, a, b, gains):
     return _verdict_with_reason(claim, a, b)
 
 
+def _claim_cells(claim, agg):
+    """The claim's metric and its two cells' (mean, std, n), each None while the cell has no run."""
+    metric = claim.get("metric", "PVE")
+    return (metric,) + tuple(agg.get(tuple(claim[k]), {}).get(metric) for k in ("a", "b"))
+
+
+def _difference(a, b):
+    spread = pooled_std(a, b)
+    return f"{a[0] - b[0]:+.1f}" + ("" if spread is None else f" ± {spread:.1f}")
+
+
 def claims_markdown(agg, gains=None):
     """One row per paper claim: the paper's effect, ours (relative change, difference ± pooled
     standard deviation, seeds) and the verdict. A claim with a cell whose curve has not flattened
@@ -303,16 +314,33 @@ def claims_markdown(agg, gains=None):
     lines = ["| claim | paper | ours: A vs B | difference (mm) ± pooled std | seeds | verdict |",
              "|---|---|---|---|---|---|"]
     for claim in paper.CLAIMS:
-        metric = claim.get("metric", "PVE")
-        a, b = (agg.get(tuple(claim[k]), {}).get(metric) for k in ("a", "b"))
+        metric, a, b = _claim_cells(claim, agg)
         if a is None or b is None:
             lines.append(f"| {claim['claim']} | {claim['paper']} | not run yet | | | |")
             continue
-        spread = pooled_std(a, b)
         lines.append(f"| {claim['claim']} | {claim['paper']} | {_fmt(_change(a[0], b[0]))} ({metric} {a[0]:.1f} vs "
-                     f"{b[0]:.1f}) | {a[0] - b[0]:+.1f}" + ("" if spread is None else f" ± {spread:.1f}") +
-                     f" | {a[2]}, {b[2]} | {_read_verdict(claim, a, b, gains or {})} |")
+                     f"{b[0]:.1f}) | {_difference(a, b)} | {a[2]}, {b[2]} | {_read_verdict(claim, a, b, gains or {})} |")
     return "\n".join(lines)
+
+
+def claims_summary_markdown(agg, gains):
+    """The claims both of whose cells have runs, one short row each (the paper's effect, ours with
+    the difference ± pooled standard deviation, the verdict), and how many wait for their runs."""
+    lines = ["| claim | paper | ours | verdict |", "|---|---|---|---|"]
+    waiting = 0
+    for claim in paper.CLAIMS:
+        _, a, b = _claim_cells(claim, agg)
+        if a is None or b is None:
+            waiting += 1
+            continue
+        lines.append(f"| {claim['claim']} | {claim['paper']} | {_fmt(_change(a[0], b[0]))} "
+                     f"(d = {_difference(a, b)} mm) | {_read_verdict(claim, a, b, gains)} |")
+    if len(lines) == 2:
+        return f"None of the paper's {waiting} claims has both its cells run yet.\n"
+    text = "\n".join(lines) + "\n"
+    if waiting:
+        text += f"\n{waiting} more claim(s) wait for their cells' runs.\n"
+    return text
 
 
 def plots(experiments, agg, baseline, folder):
@@ -388,7 +416,8 @@ def summary_markers(profile_name):
 def summary_markdown(agg, gains, baseline, profile_name, experiment_name="table3"):
     """One line per cell of `experiment_name` with finished runs: seeds, test PVE (mean ± standard
     deviation), its ratio to the mean-parameter model, the last-quarter validation gain (mean over
-    seeds; a cell at 3% or more is not read by the rule) and the paper's PVE."""
+    seeds; a cell at 3% or more is not read by the rule) and the paper's PVE; then the claims read
+    so far (`claims_summary_markdown`)."""
     experiment = experiments_lib.get(experiment_name)
     mean_pve = (baseline or {}).get(TEST, {}).get("PVE")
     numbers = paper.NUMBERS.get(experiment.name, {})
@@ -414,7 +443,8 @@ def summary_markdown(agg, gains, baseline, profile_name, experiment_name="table3
             lines.append(f"| {row_label} x {column_label} | {n} | {pve} | {ratio} | {gain_text} | {paper_pve} |")
     if len(lines) == 4:
         lines.append("| no finished runs | | | | | |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\nThe paper's claims under the decision rule, where both cells have runs:\n\n" + \
+        claims_summary_markdown(agg, gains)
 
 
 def markdown(experiments, agg, baseline, images, image_prefix, profile_name, curves="", compute="", gains=None):
