@@ -216,11 +216,18 @@ def test_every_claim_names_cells_that_exist():
 
 
 def test_study_flagfiles_name_cells_that_exist():
-    for path in glob.glob(os.path.join(REPO, "configs", "study_*.flags")):
-        values = dict(line.strip()[2:].split("=", 1) for line in open(path) if line.startswith("--"))
-        names = values["experiment"].split(",")
+    # Each flagfile as the study's own flags read it (absl, in a process of its own).
+    code = ("import glob, importlib, json; from absl import flags; importlib.import_module('tfhybrid.study.__main__'); "
+            "read = {}\nfor p in glob.glob('configs/study_*.flags'):\n    flags.FLAGS.unparse_flags(); "
+            "flags.FLAGS(['x', '--flagfile=' + p]); read[p] = [flags.FLAGS.experiment, flags.FLAGS.only_cells]\n"
+            "print(json.dumps(read))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    read = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "configs/study_claims.flags" in read and read["configs/study_claims.flags"][1]
+    for path, (names, only_cells) in read.items():
         chosen = list(experiments.EXPERIMENTS.values()) if names == ["all"] else [experiments.get(n) for n in names]
-        for name in values["only_cells"].split(",") if "only_cells" in values else []:
+        for name in only_cells:
             assert any(runner.cell_selected(e, c, only_cells=[name]) for e in chosen for c in e.cells), (path, name)
     claims = open(os.path.join(REPO, "configs", "study_claims.flags")).read()
     outside_table3 = {cell for claim in paper.CLAIMS for cell in (claim["a"], claim["b"]) if cell[0] != "table3"}
