@@ -319,7 +319,8 @@ def claims_markdown(agg, gains=None):
             lines.append(f"| {claim['claim']} | {claim['paper']} | not run yet | | | |")
             continue
         lines.append(f"| {claim['claim']} | {claim['paper']} | {_fmt(_change(a[0], b[0]))} ({metric} {a[0]:.1f} vs "
-                     f"{b[0]:.1f}) | {_difference(a, b)} | {a[2]}, {b[2]} | {_read_verdict(claim, a, b, gains or {})} |")
+                     f"{b[0]:.1f}) | {_difference(a, b)} | {a[2]}, {b[2]} | "
+                     f"{_read_verdict(claim, a, b, gains or {})} |")
     return "\n".join(lines)
 
 
