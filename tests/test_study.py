@@ -154,7 +154,7 @@ def test_tables_seeds_and_plots(tmp_path):
         agg, {("table3", "image", "dense_2d"): 0.05, ("table3", "image", "2d"): 0.01}).splitlines()[2:]}
     judged = claims["dense + 2D beats 2D only (image input)"].rsplit(" | ", 1)[1].rstrip(" |")
     assert unread["dense + 2D beats 2D only (image input)"].endswith(
-        f"| not read: image x dense_2d (5.0%) not converged (would be: {judged}) |")
+        f"| not read: Table 3 image x dense + 2D (5.0%) not converged (would be: {judged}) |")
     assert unread["adding dense to 3D + 2D helps (image input)"] == claims["adding dense to 3D + 2D helps (image input)"]
     # Last quarter: from 400 / 300 to 400 / 400 over the step-300 value.
     gain = (400.0 / 300 - 1.0) / (np.mean(expected) + 1 + 400.0 / 300)

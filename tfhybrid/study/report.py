@@ -287,8 +287,15 @@ def _verdict_with_reason(claim, a, b):
     return f"{judged} (provisional: {seeds} seeds, the rule's third to come)"
 
 
+def _cell_label(experiment_name, row, column):
+    """A cell as the tables name it ("Table 3 IUV x dense + 2D"), from its experiment's labels."""
+    experiment = experiments_lib.get(experiment_name)
+    columns = {key: label for key, label, _ in experiment.columns}
+    return f"{experiment.title.split(':')[0]} {dict(experiment.rows)[row]} x {columns[column]}"
+
+
 def _read_verdict(claim, a, b, gains):
-    moving = [f"{row} x {column} ({100 * gains[(experiment, row, column)]:.1f}%)"
+    moving = [f"{_cell_label(experiment, row, column)} ({100 * gains[(experiment, row, column)]:.1f}%)"
               for experiment, row, column in (tuple(claim["a"]), tuple(claim["b"]))
               if gains.get((experiment, row, column), 0.0) >= CONVERGED_GAIN]
     if moving:
