@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tfhybrid.study import benchmark as benchmark_lib
-from tfhybrid.study import experiments, oracle, paper, profiles, report, runner
+from tfhybrid.study import experiments, oracle, paper, profiles, report, runner, worker
 
 MICRO = dataclasses.replace(profiles.get("micro"), pretrain_steps=0)     # bookkeeping without the pre-training
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -259,15 +259,18 @@ def test_compute_counts_a_resumed_run_at_all_its_steps(tmp_path):
     assert report.run_seconds(resumed) == pytest.approx(3030.0)                # 2250 s for 4500 of 6000 steps
     evaluated_only = {"flags": {"steps": 6000}, "train_seconds": 5.0, "eval_seconds": 30.0, "resumed_from_step": 6000}
     assert report.run_seconds(evaluated_only) == 35.0                          # its training time is not on record
+    trained_twice = {**whole, "earlier_trainings": [whole]}                    # 2 x 3030 s
     paths = []
-    for name, result in (("whole", whole), ("resumed", resumed), ("evaluated_only", evaluated_only)):
+    for name, result in (("whole", whole), ("resumed", resumed), ("evaluated_only", evaluated_only),
+                         ("trained_twice", trained_twice)):
         paths.append(str(tmp_path / f"{name}.json"))
         with open(paths[-1], "w") as f:
             json.dump(result, f)
-    assert report.compute_summary(paths) == ("Compute so far: 3 finished run(s), pre-trainings included, 1.7 hours "
+    assert report.compute_summary(paths) == ("Compute so far: 4 finished run(s), pre-trainings included, 3.4 hours "
                                              "of training and evaluation (each run's own wall time; 1 resumed after "
                                              "an interruption, scaled to all their steps; 1 trained in an earlier "
-                                             "attempt, counted without their training).")
+                                             "attempt, counted without their training; 1 trained again where an "
+                                             "earlier machine's checkpoint was lost, every training counted).")
 
 
 def test_docs_block_is_replaced_and_text_kept(tmp_path):
@@ -419,6 +422,23 @@ def test_archived_pretraining_without_its_checkpoint_is_trained_again(tmp_path):
     assert pretraining.finished
 
 
+def test_a_result_trained_again_keeps_its_earlier_trainings(tmp_path):
+    result = str(tmp_path / "runs" / "0123456789ab-s0" / "result.json")
+    assert worker.read_earlier_trainings(result) == []
+    first, second = {"metrics": {"up-3d-test": {"PVE": 1.0}}}, {"metrics": {"up-3d-test": {"PVE": 2.0}}}
+    os.makedirs(os.path.dirname(result))
+    with open(result, "w") as f:
+        json.dump({**second, "earlier_trainings": [first]}, f)
+    assert worker.read_earlier_trainings(result) == [first, second]
+    model = os.path.join(os.path.dirname(result), "model")
+    assert worker.started_from(model + "/") == {"run": "0123456789ab-s0", "training": 2}
+    assert worker.started_from(str(tmp_path / "elsewhere" / "model")) is None and worker.started_from(None) is None
+    with open(result, "w") as f:
+        f.write('{"metrics": ')
+    with pytest.raises(ValueError, match="0123456789ab-s0/result.json: not a run result"):
+        worker.read_earlier_trainings(result)
+
+
 def _study(out, *args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-m", "tfhybrid.study", "--profile=micro", f"--out={out}", *args],
@@ -448,8 +468,9 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
             loaded.append(json.load(f))
     pretrained = [r for r in loaded if r["flags"]["steps"] == profiles.get("micro").pretrain_steps]
     assert len(pretrained) == 1 and pretrained[0]["flags"]["init_from"] is None
-    assert all(r["flags"]["init_from"] == os.path.join(os.path.dirname(results[loaded.index(pretrained[0])]), "model")
-               for r in loaded if r not in pretrained)
+    pretraining_key = os.path.basename(os.path.dirname(results[loaded.index(pretrained[0])]))
+    assert all(r["flags"]["init_from"] == os.path.join(out, "runs", pretraining_key, "model")
+               and r["started_from"] == {"run": pretraining_key, "training": 1} for r in loaded if r not in pretrained)
     for result in loaded:
         assert [point["step"] for point in result["curve"]] == [result["flags"]["steps"]]     # the learning curve
         assert result["curve"][0]["metrics"]["up-3d"]["PVE"] > 0
@@ -473,6 +494,18 @@ def test_micro_study_trains_resumes_and_adds_seeds(tmp_path):
         assert sorted((r["column"], r["seed"], r["up-3d-test/PVE"]) for r in csv.DictReader(f)
                       if r["experiment"] == "refine") == sorted((r["column"], r["seed"], r["up-3d-test/PVE"])
                                                                for r in rows)
+    # A new seed on the fresh machine needs the pre-training's checkpoint, which did not travel: it is
+    # trained again, and its result and archive keep the first training beside the second.
+    fourth = _study(out, "--experiment=refine", "--only_cells=refine:raw", "--seeds=2", f"--archive={archive}")
+    assert "2 run(s): 0 finished or not needed, 2 to run" in fourth
+    with open(os.path.join(archive, f"{pretraining_key}.json")) as f:
+        retrained = json.load(f)
+    assert retrained["earlier_trainings"] == [pretrained[0]] and retrained["train_seconds"] > 0
+    new_seed = [name for name in os.listdir(archive) if name.endswith("-s2.json")]
+    with open(os.path.join(archive, new_seed[0])) as f:
+        assert len(new_seed) == 1 and json.load(f)["started_from"] == {"run": pretraining_key, "training": 2}
+    assert "1 trained again where an earlier machine's checkpoint was lost" in open(
+        os.path.join(out, "results.md")).read()
 
 
 def test_oracle_fits_reach_their_ceilings(tmp_path):

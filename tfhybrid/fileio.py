@@ -50,6 +50,18 @@ def write_bytes(path, data):
     atomic_write(path, write)
 
 
+def read_json_object(path, what, key):
+    """The JSON object of `path`, which must hold `key`; a clear error names the file otherwise."""
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not {what} ({error})") from None
+    if not isinstance(value, dict) or key not in value:
+        raise ValueError(f"{path}: not {what} (expected a JSON object with {key!r})")
+    return value
+
+
 def encode_image(image, ext, jpeg_quality=92, rgb=True):
     """Encodes an (H, W, 3) or (H, W) uint8 array as PNG or JPEG bytes (OpenCV, deterministic).
 

@@ -17,7 +17,7 @@ import numpy as np
 from tfhybrid.fileio import write_bytes
 from tfhybrid.study import experiments as experiments_lib
 from tfhybrid.study import paper
-from tfhybrid.study.runner import cell_config_hash, finished_results, profile_prefixes
+from tfhybrid.study.runner import EARLIER_TRAININGS, cell_config_hash, finished_results, profile_prefixes
 
 TEST = "up-3d-test"
 TABLE_METRICS = ("PVE", "MPJPE", "PVE-T")
@@ -74,12 +74,17 @@ def compute_summary(result_paths, oracle_path=None):
     for path in result_paths:
         with open(path) as f:
             result = json.load(f)
-        seconds += run_seconds(result)
-        timing[_resumption(result)] += 1
+        earlier = result.get(EARLIER_TRAININGS, [])
+        for training in earlier + [result]:
+            seconds += run_seconds(training)
+            timing[_resumption(training)] += 1
+        timing["again"] += bool(earlier)
     notes = "".join(f"; {timing[kind]} {text}" for kind, text in (
         ("resumed", "resumed after an interruption, scaled to all their steps"),
-        ("untimed", "trained in an earlier attempt, counted without their training")) if timing[kind])
-    text = (f"Compute so far: {sum(timing.values())} finished run(s), pre-trainings included, "
+        ("untimed", "trained in an earlier attempt, counted without their training"),
+        ("again", "trained again where an earlier machine's checkpoint was lost, every training counted"))
+        if timing[kind])
+    text = (f"Compute so far: {len(result_paths)} finished run(s), pre-trainings included, "
             f"{seconds / 3600:.1f} hours of training and evaluation (each run's own wall time{notes})")
     if oracle_path and os.path.exists(oracle_path):
         with open(oracle_path) as f:

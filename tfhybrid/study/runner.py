@@ -21,7 +21,7 @@ import threading
 import time
 
 from tfhybrid.config import ConfigError, RunConfig
-from tfhybrid.fileio import write_bytes
+from tfhybrid.fileio import read_json_object, write_bytes
 from tfhybrid.study import experiments
 
 PRETRAIN_SEED = 0                 # one pre-training per input kind, shared by every seed's runs
@@ -131,25 +131,14 @@ def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only
     return list(pretraining.values()) + list(runs.values())
 
 
+EARLIER_TRAININGS = "earlier_trainings"   # in a result: the run's earlier trainings, oldest first (worker.py)
 _ARCHIVED_RUN = re.compile(r"[0-9a-f]{12}-s\d+\.json")
 BASELINE = "baseline.json"
 ORACLE = "oracle.json"            # the oracle's table (tfhybrid.study.oracle), kept beside the runs
 
 
-def _read_json(path, what, key):
-    """The JSON object of `path`, which must hold `key`; a clear error names the file otherwise."""
-    try:
-        with open(path) as f:
-            value = json.load(f)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not {what} ({error})") from None
-    if not isinstance(value, dict) or key not in value:
-        raise ValueError(f"{path}: not {what} (expected a JSON object with {key!r})")
-    return value
-
-
 def _copy_json(source, target, what, key):
-    write_bytes(target, json.dumps(_read_json(source, what, key), indent=1).encode() + b"\n")
+    write_bytes(target, json.dumps(read_json_object(source, what, key), indent=1).encode() + b"\n")
 
 
 def archived_key(result, name):
@@ -179,7 +168,7 @@ def import_archive(archive, runs_dir, baseline_path):
             raise ValueError(f"{path}: unexpected file in the run archive "
                              f"(expected <12 hex digits>-s<seed>.json, {BASELINE} or {ORACLE})")
         try:
-            key = archived_key(_read_json(path, "a run result", "metrics"), name[:-len(".json")])
+            key = archived_key(read_json_object(path, "a run result", "metrics"), name[:-len(".json")])
         except ConfigError as error:
             raise ValueError(f"{path}: its flags are not a run configuration ({error})") from None
         if key != name[:-len(".json")]:

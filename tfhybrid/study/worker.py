@@ -3,7 +3,10 @@
     python -m tfhybrid.study.worker --flagfile=RUN/run.flags --eval_set=NAME:GLOB ... --result=RUN/result.json
 
 The runner starts it (a process per run keeps runs independent and lets each own a device).
-`result.json` is written last, atomically: its presence is what marks the run finished.
+`result.json` is written last, atomically: its presence is what marks the run finished. A run
+trained again over an existing `result.json` (a pre-training whose checkpoint was lost with an
+earlier machine, its result carried in an archive) keeps the earlier trainings in its result, and
+a run started from a study pre-training records which of its trainings it started from.
 """
 import json
 import os
@@ -13,6 +16,8 @@ import time
 from absl import app, flags
 
 from tfhybrid import flags as flag_defs
+from tfhybrid.fileio import read_json_object, write_bytes
+from tfhybrid.study.runner import EARLIER_TRAININGS
 
 FLAGS = flags.FLAGS
 
@@ -30,12 +35,31 @@ def evaluate_sets(model, sets, batch_size, mean_only=False):
     return out
 
 
+def read_earlier_trainings(result_path):
+    """The trainings on record at `result_path` before this one: its earlier trainings, then itself."""
+    if not os.path.exists(result_path):
+        return []
+    previous = read_json_object(result_path, "a run result", "metrics")
+    return previous.get(EARLIER_TRAININGS, []) + [{k: v for k, v in previous.items() if k != EARLIER_TRAININGS}]
+
+
+def started_from(init_from):
+    """{"run", "training"} of the study pre-training a run starts from (`init_from` = RUNS/<run>/model;
+    its trainings counted from 1), or None when `init_from` is not a finished study run."""
+    folder = os.path.dirname(os.path.normpath(init_from)) if init_from else None
+    if not folder or not os.path.exists(os.path.join(folder, "result.json")):
+        return None
+    pretraining = read_json_object(os.path.join(folder, "result.json"), "a run result", "metrics")
+    return {"run": os.path.basename(folder), "training": 1 + len(pretraining.get(EARLIER_TRAININGS, []))}
+
+
 def run(config, model_dir, runtime, eval_sets, result_path, baseline_path=None, eval_batch_size=32):
     """Trains `config` in `model_dir`, evaluates it on `eval_sets` ({name: glob}) and writes
     `result_path` (and the mean-parameter baseline to `baseline_path` if that file is absent)."""
     from tfhybrid import checkpoints, evaluate, train
-    from tfhybrid.fileio import write_bytes
 
+    earlier = read_earlier_trainings(result_path)
+    origin = started_from(config.init_from)
     # A run resumed after an interruption times only its remaining steps; the report scales them.
     resumed_from_step = checkpoints.latest_step(model_dir)
     start = time.time()
@@ -50,6 +74,10 @@ def run(config, model_dir, runtime, eval_sets, result_path, baseline_path=None, 
               "curve": train.read_validation_curve(model_dir),
               "train_seconds": round(trained - start, 1), "eval_seconds": round(time.time() - trained, 1),
               "resumed_from_step": resumed_from_step}
+    if origin:
+        result["started_from"] = origin
+    if earlier:
+        result[EARLIER_TRAININGS] = earlier
     write_bytes(result_path, json.dumps(result, indent=1).encode())
     print(f"wrote {result_path}")
 
