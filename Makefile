@@ -58,7 +58,8 @@ smoke: world
 	$(PY) -m tfhybrid.train --flagfile=configs/smoke.flags
 	$(PY) -m tfhybrid.evaluate --flagfile=configs/smoke.flags --data='out/records/up-3d-trainval-*.tfrecord'
 
-# The study on the cpu_long profile (three seeds; many hours on 2 CPU cores, resumable), the oracle, then
+# The oracle (its archived arms are kept, not fitted again), then the study on the cpu_long profile (three
+# seeds; many hours on 2 CPU cores, resumable; the cells that the paper's claims compare first), then
 # docs/results.md. The runs already in docs/results/cpu_long (from any machine) are not trained again; new
 # ones are added there as they finish.
 results: $(STAMP)

@@ -57,7 +57,10 @@ def test_canonical_flags_and_keys(tmp_path):
     assert runner.config_hash(flags0) == runner.config_hash(flags1)          # the seed is not in the hash
     runs = runner.plan([experiments.get("fig4")], MICRO, bench, str(tmp_path), seeds=[0, 1])
     assert len(runs) == 16 and len({r.key for r in runs}) == 16
-    assert [r.seed for r in runs] == [0] * 8 + [1] * 8                       # every cell once before any twice
+    # The claimed cells (20%, 100%, 1%, 0%) first, then the others; each every seed once before any twice.
+    claimed = [(c, s) for s in (0, 1) for c in ("100", "20", "1", "0")]
+    assert [(r.cells[0][1].column, r.seed) for r in runs[:8]] == claimed
+    assert [r.seed for r in runs[8:]] == [0] * 4 + [1] * 4
     noisy = [c for c in experiments.get("fig5").cells if c.column == "20"][0]
     assert "records/uv_noise_20/up-3d-train-" in runner.run_flags(MICRO, bench, noisy, 0)["train_data"][0]
     assert runner.plan([experiments.get("table3")], MICRO, bench, str(tmp_path), [0], only_input="iuv")[0].flags[
@@ -338,20 +341,27 @@ def test_unknown_names_and_missing_real_data_are_explained(tmp_path):
         benchmark_lib.Benchmark(str(tmp_path), MICRO, records_dir=str(tmp_path))
 
 
-def test_pretraining_runs_first_and_its_failure_stops_its_dependents(tmp_path):
+def test_claimed_cells_and_their_pretrainings_run_first_and_a_failed_pretraining_stops_its_dependents(tmp_path):
     profile = profiles.get("micro")
     bench = _bench(tmp_path)
     runs = runner.plan([experiments.get("refine"), experiments.get("table3")], profile, bench, str(tmp_path / "runs"),
                        seeds=[0], only_cells=["refine:raw", "table3:2d"])
-    first = [run for run in runs if not run.cells]
-    assert len(first) == 5 and runs[:5] == first                               # one per input kind, first
-    assert all(run.flags["steps"] == profile.pretrain_steps and run.flags["use_dense"] is False for run in first)
-    assert all(run.flags["train_data"] == [f"1:{bench.records}/refined/h36m-train-*.tfrecord"] for run in first)
-    later = runs[5:]
-    assert all(len(run.needs) == 1 and run.flags["init_from"] == os.path.join(runs[0].folder, "model")
-               for run in later if run.flags["input"] == "image")
-    assert len(runs) == len({run.key for run in runs}) == 5 + 6
-    assert runner.cell_config_hash(profile, bench, later[0].cells[0][1]) == later[0].key.rsplit("-s", 1)[0]
+    pretrainings = [run for run in runs if not run.cells]
+    assert len(runs) == len({run.key for run in runs}) == 5 + 6 and len(pretrainings) == 5
+    assert all(run.flags["steps"] == profile.pretrain_steps and run.flags["use_dense"] is False for run in pretrainings)
+    assert all(run.flags["train_data"] == [f"1:{bench.records}/refined/h36m-train-*.tfrecord"] for run in pretrainings)
+    # Raw IUV, IUV 2D only and image 2D only are compared by claims: they come first, and each input
+    # kind's pre-training just before the first run that starts from it.
+    names = [(run.flags["input"], "pre-training") if not run.cells else (run.cells[0][0], run.cells[0][1].row,
+                                                                       run.cells[0][1].column) for run in runs]
+    assert names == [("image", "pre-training"), ("refine", "image", "raw"), ("iuv", "pre-training"),
+                     ("table3", "iuv", "2d"), ("table3", "image", "2d"), ("seg", "pre-training"),
+                     ("table3", "seg", "2d"), ("image+iuv", "pre-training"), ("table3", "image+iuv", "2d"),
+                     ("image+seg", "pre-training"), ("table3", "image+seg", "2d")]
+    cell_runs = [run for run in runs if run.cells]
+    assert all(run.needs == [need.key] and run.flags["init_from"] == os.path.join(need.folder, "model")
+               for run in cell_runs for need in pretrainings if need.flags["input"] == run.flags["input"])
+    assert runner.cell_config_hash(profile, bench, cell_runs[0].cells[0][1]) == cell_runs[0].key.rsplit("-s", 1)[0]
     order = []
 
     def launcher(run, eval_sets, baseline, slot):
@@ -363,7 +373,10 @@ def test_pretraining_runs_first_and_its_failure_stops_its_dependents(tmp_path):
 
     failed = runner.execute(runs, {}, "b.json", [{}, {}], keep_going=True, launcher=launcher, log=lambda *a: None)
     assert {run.flags["input"] for run in failed} == {"iuv"} and len(failed) == 2
-    assert all(order.index(run.needs[0]) < order.index(run.key) for run in later if run.key in order)
+    assert all(order.index(run.needs[0]) < order.index(run.key) for run in cell_runs if run.key in order)
+    # While the image pre-training trains, the second slot takes the next run that can start: the IUV
+    # pre-training, not the raw-IUV run that waits for the first.
+    assert set(order[:2]) == {runs[0].key, runs[2].key} and len(order) == 10
 
 
 def test_archive_carries_finished_runs_between_machines(tmp_path):
@@ -529,16 +542,26 @@ def test_oracle_fits_reach_their_ceilings(tmp_path):
     assert os.path.exists(tmp_path / "archive" / "oracle.json")
     # Without its size the mean shape's error shrinks (the crop cannot show height).
     assert 0 < result["mean"]["PVE-T without size"] < result["mean"]["PVE-T"]
-    # Refitting one arm keeps the others of the same protocol; another protocol starts afresh.
+    # Refitting one arm keeps the others of the same protocol; another protocol or data starts afresh.
     again = subprocess.run([sys.executable, "-m", "tfhybrid.study.oracle", "--profile=micro", f"--out={out}",
-                            "--arms=2d", "--people=6", "--steps=150"], cwd=REPO, capture_output=True, text=True,
-                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            "--arms=2d", "--refit", "--people=6", "--steps=150"], cwd=REPO, capture_output=True,
+                           text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert again.returncode == 0, again.stderr[-3000:]
     with open(os.path.join(out, "oracle.json")) as f:
         merged = json.load(f)
     assert set(merged["arms"]) == {"2d", "dense_2d", "3d"} and merged["arms"]["3d"] == arms["3d"]
     assert merged["seconds"] > result["seconds"]
     assert oracle.earlier_result({**merged, "protocol": "other"}, [os.path.join(out, "oracle.json")]) is None
+    assert oracle.earlier_result({**merged, "data": "/real/records"}, [os.path.join(out, "oracle.json")]) is None
+    # A fresh checkout (no OUT) takes the archived arms without fitting and without the benchmark.
+    fresh = str(tmp_path / "fresh")
+    taken = subprocess.run([sys.executable, "-m", "tfhybrid.study.oracle", "--profile=micro", f"--out={fresh}",
+                            "--arms=2d,3d", "--people=6", "--steps=150", f"--archive={tmp_path / 'archive'}"],
+                           cwd=REPO, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert taken.returncode == 0, taken.stderr[-3000:]
+    assert "all 2 arm(s) already fitted" in taken.stdout and not os.path.exists(os.path.join(fresh, "benchmark"))
+    with open(os.path.join(fresh, "oracle.json")) as f:
+        assert json.load(f)["arms"] == arms
 
 
 def test_cell_filters(tmp_path):

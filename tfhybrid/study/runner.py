@@ -13,16 +13,14 @@ import glob
 import hashlib
 import json
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
 import time
 
 from tfhybrid.config import ConfigError, RunConfig
 from tfhybrid.fileio import read_json_object, write_bytes
-from tfhybrid.study import experiments
+from tfhybrid.study import experiments, paper
 
 PRETRAIN_SEED = 0                 # one pre-training per input kind, shared by every seed's runs
 VALIDATION_SET = "up-3d-val"      # the evaluation set of the learning curves
@@ -103,10 +101,17 @@ def run_runtime(profile, benchmark):
     return runtime
 
 
+def claimed_cells():
+    """{(experiment, row, column)} of the cells that the paper's claims compare (`paper.CLAIMS`)."""
+    return {cell for claim in paper.CLAIMS for cell in (claim["a"], claim["b"])}
+
+
 def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only_cells=()):
-    """The runs of the experiments' cells (optionally filtered, see `cell_selected`), seed by seed:
-    every cell's first seed before any cell's second, so that a study stopped midway has read every
-    cell once. A profile with pre-training pre-trains each input kind once (seed 0); every run of
+    """The runs of the experiments' cells (optionally filtered, see `cell_selected`), in the order
+    they should run: first the runs of cells that a paper claim compares, seed by seed, then the
+    others, seed by seed. Seed by seed: every cell's first seed before any cell's second, so that
+    a study stopped midway has read every cell once. A profile with pre-training pre-trains each
+    input kind once (seed 0), planned just before the first run that starts from it; every run of
     that input, whatever its seed, starts from it."""
     pretraining, runs = {}, {}
     runtime = run_runtime(profile, benchmark)
@@ -128,7 +133,14 @@ def plan(experiments, profile, benchmark, runs_dir, seeds, only_input=None, only
                 if key not in runs:
                     runs[key] = Run(key, os.path.join(runs_dir, key), flags, seed, [], needs, runtime)
                 runs[key].cells.append((experiment.name, cell))
-    return list(pretraining.values()) + list(runs.values())
+    claimed = claimed_cells()
+    ordered = sorted(runs.values(), key=lambda run: not any((name, cell.row, cell.column) in claimed
+                                                             for name, cell in run.cells))
+    planned = []
+    for run in ordered:
+        planned += [pretraining.pop(need) for need in run.needs if need in pretraining]
+        planned.append(run)
+    return planned
 
 
 EARLIER_TRAININGS = "earlier_trainings"   # in a result: the run's earlier trainings, oldest first (worker.py)
@@ -283,57 +295,61 @@ def launch(run, eval_sets, baseline_path, slot):
 
 
 def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=launch, log=print, on_finished=None):
-    """Runs the unfinished runs, `len(slots)` at a time, each after the runs it needs (a pre-training
-    only while some run still needs it); returns the runs that failed (or whose needed runs failed).
-    `on_finished(run)` is called as soon as a run succeeds (the study archives it then, so that a
-    study stopped midway keeps what it finished)."""
+    """Runs the unfinished runs, `len(slots)` at a time: whenever a slot is free, the first run in
+    `runs`' order whose needed runs have finished (a pre-training only while some run still needs
+    it). Returns the runs that failed (or whose needed runs failed). `on_finished(run)` is called as
+    soon as a run succeeds (the study archives it then, so that a study stopped midway keeps what it
+    finished)."""
     needed = {need for run in runs if not run.finished for need in run.needs}
     todo = [run for run in runs if not run.finished and (run.cells or run.key in needed)]
+    index = {run.key: i for i, run in enumerate(todo, 1)}
     by_key = {run.key: run for run in runs}
-    settled = {run.key: threading.Event() for run in runs}
-    waiting = {run.key for run in todo}
-    for run in runs:
-        if run.key not in waiting:
-            settled[run.key].set()
+    unsettled = set(index)            # runs of `todo` that have neither finished nor failed here
     log(f"{len(runs)} run(s): {len(runs) - len(todo)} finished or not needed, {len(todo)} to run on "
         f"{len(slots)} slot(s)")
-    free = queue.Queue()
-    for slot in slots:
-        free.put(slot)
-    stop = threading.Event()
 
-    def work(index, run):
-        for need in run.needs:
-            settled[need].wait()
-        missing = [need for need in run.needs if not by_key[need].finished]
-        if missing or stop.is_set():
-            if missing:
-                log(f"[{index}/{len(todo)}] not started {run.key}: it needs {', '.join(missing)}, which failed")
-            settled[run.key].set()
-            return run if missing else None
-        slot = free.get()
-        try:
-            log(f"[{index}/{len(todo)}] start {run.key}: {run.label()}")
-            start = time.time()
-            code = launcher(run, eval_sets, baseline_path, slot)
-            minutes = (time.time() - start) / 60
-            if code != 0 or not run.finished:
-                log(f"[{index}/{len(todo)}] FAILED {run.key} (exit {code}) after {minutes:.1f} min; "
-                    f"see {os.path.join(run.folder, 'log.txt')}")
-                if not keep_going:
-                    stop.set()
-                return run
-            with open(run.result_path) as f:
-                test = json.load(f)["metrics"].get("up-3d-test", {})
-            log(f"[{index}/{len(todo)}] done {run.key} in {minutes:.1f} min: PVE {test.get('PVE', float('nan')):.1f} "
-                f"MPJPE {test.get('MPJPE', float('nan')):.1f} PVE-T {test.get('PVE-T', float('nan')):.1f}")
-            if on_finished:
-                on_finished(run)
-            return None
-        finally:
-            free.put(slot)
-            settled[run.key].set()
+    def train(run, slot):
+        log(f"[{index[run.key]}/{len(todo)}] start {run.key}: {run.label()}")
+        start = time.time()
+        code = launcher(run, eval_sets, baseline_path, slot)
+        return code, (time.time() - start) / 60
 
+    pending, running, free, failed, stopped = list(todo), {}, list(slots), [], False
     with concurrent.futures.ThreadPoolExecutor(len(slots)) as pool:
-        futures = [pool.submit(work, i, run) for i, run in enumerate(todo, 1)]
-        return [run for run in (future.result() for future in futures) if run is not None]
+        while pending or running:
+            while free and pending and not stopped:
+                run = next((run for run in pending if not unsettled & set(run.needs)), None)
+                if run is None:
+                    break
+                pending.remove(run)
+                missing = [need for need in run.needs if not by_key[need].finished]
+                if missing:
+                    log(f"[{index[run.key]}/{len(todo)}] not started {run.key}: it needs {', '.join(missing)}, "
+                        "which failed")
+                    failed.append(run)
+                    unsettled.discard(run.key)
+                    continue
+                slot = free.pop(0)
+                running[pool.submit(train, run, slot)] = (run, slot)
+            if not running:
+                break
+            done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                run, slot = running.pop(future)
+                free.append(slot)
+                unsettled.discard(run.key)
+                code, minutes = future.result()
+                if code != 0 or not run.finished:
+                    log(f"[{index[run.key]}/{len(todo)}] FAILED {run.key} (exit {code}) after {minutes:.1f} min; "
+                        f"see {os.path.join(run.folder, 'log.txt')}")
+                    failed.append(run)
+                    stopped = stopped or not keep_going
+                    continue
+                with open(run.result_path) as f:
+                    test = json.load(f)["metrics"].get("up-3d-test", {})
+                log(f"[{index[run.key]}/{len(todo)}] done {run.key} in {minutes:.1f} min: "
+                    f"PVE {test.get('PVE', float('nan')):.1f} MPJPE {test.get('MPJPE', float('nan')):.1f} "
+                    f"PVE-T {test.get('PVE-T', float('nan')):.1f}")
+                if on_finished:
+                    on_finished(run)
+    return failed
