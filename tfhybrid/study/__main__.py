@@ -10,7 +10,6 @@ behind docs/results.md).
 """
 import os
 import sys
-import threading
 import time
 
 from absl import app, flags
@@ -75,17 +74,15 @@ def main(argv):
         variants = sorted(variants)
         bench.prepare(variants)
         slots = runner.device_slots(profile, runner.visible_gpus())
-        reporting = threading.Lock()
         archive, docs, summaries = FLAGS.archive, FLAGS.docs, FLAGS.summary
 
         def finished(run):
             # The archive and the pages follow every finished run, so a study stopped midway leaves them current.
             nonlocal entries
-            with reporting:
-                if archive:
-                    runner.archive_run(archive, run.result_path, baseline)
-                entries = report.write_report(out, everything, profile, bench, runs_dir, docs=docs,
-                                              summaries=summaries)
+            if archive:
+                runner.archive_run(archive, run.result_path, baseline)
+            entries = report.write_report(out, everything, profile, bench, runs_dir, docs=docs,
+                                          summaries=summaries)
 
         failed = runner.execute(runs, bench.eval_sets(), baseline, slots, FLAGS.keep_going, on_finished=finished)
         print(f"study runs took {(time.time() - start) / 60:.1f} min")

@@ -297,9 +297,9 @@ def launch(run, eval_sets, baseline_path, slot):
 def execute(runs, eval_sets, baseline_path, slots, keep_going=False, launcher=launch, log=print, on_finished=None):
     """Runs the unfinished runs, `len(slots)` at a time: whenever a slot is free, the first run in
     `runs`' order whose needed runs have finished (a pre-training only while some run still needs
-    it). Returns the runs that failed (or whose needed runs failed). `on_finished(run)` is called as
-    soon as a run succeeds (the study archives it then, so that a study stopped midway keeps what it
-    finished)."""
+    it). Returns the runs that failed (or whose needed runs failed). `on_finished(run)` is called on the
+    caller's thread as soon as a run succeeds (the study archives it then, so that a study stopped
+    midway keeps what it finished)."""
     needed = {need for run in runs if not run.finished for need in run.needs}
     todo = [run for run in runs if not run.finished and (run.cells or run.key in needed)]
     index = {run.key: i for i, run in enumerate(todo, 1)}
