@@ -89,7 +89,7 @@ class DataConfig:
     fraction_3d: float = 1.0          # fraction of the samples of `datasets_3d` that keep their 3D labels
     datasets_3d: tuple = ("up-3d",)
     use_3d: bool = True               # off: no 3D labels of `datasets_3d` at all
-    fraction_dense: float = 1.0       # fraction of each sample's dense points kept
+    fraction_dense: float = 1.0       # fraction of each sample's dense points kept (fixed subset)
     max_dense_per_person: int = 0     # cap on dense points per person (0: none)
     iuv_input_noise: float = 0.0      # Gaussian sigma (0..255 scale) on U and V of the IUV *input*, per step
 

@@ -39,8 +39,8 @@ _HELP = {
     "smpl_terms": "SMPL loss on pose and shape, pose only or shape only.",
     "fraction_3d": "Fraction of samples of --datasets_3d that keep their 3D labels.",
     "datasets_3d": "Datasets that --fraction_3d and --use_3d apply to.",
-    "fraction_dense": "Fraction of dense points kept.",
-    "max_dense_per_person": "Cap on dense points per person (0: none).",
+    "fraction_dense": "Fraction of each person's dense points kept (the same subset at every step).",
+    "max_dense_per_person": "Cap on dense points per person, a fixed subset spread over the body (0: none).",
     "iuv_input_noise": "Gaussian noise sigma (0..255 scale) on U and V of the IUV network input, drawn anew each "
                        "step (the converter's --uv_noise instead perturbs the records once).",
     "use_dense": "Use dense keypoint supervision (the 'dense' of the study).",

@@ -2,10 +2,11 @@
 
 Stages, in the order `make_dataset` applies them:
   1. `pad_dense` (per sample): dense rows padded to a fixed count, with a validity mask;
-  2. `augment.augment_batch` (training only): scale, shift, mirror, colour;
-  3. `normalize_batch`: network inputs through `tfhybrid.preprocess`, coordinates to [-1, 1];
-  4. `apply_study`: the study's knobs (`tfhybrid.config.DataConfig`);
-  5. `preprocess.resize_inputs`: to the network's input size.
+  2. `select_dense`: the study's subset of each person's dense annotations (fixed per person);
+  3. `augment.augment_batch` (training only): scale, shift, mirror, colour;
+  4. `normalize_batch`: network inputs through `tfhybrid.preprocess`, coordinates to [-1, 1];
+  5. `apply_study`: the study's other knobs (`tfhybrid.config.DataConfig`);
+  6. `preprocess.resize_inputs`: to the network's input size.
 """
 import tensorflow as tf
 
@@ -65,13 +66,43 @@ def _hash_fraction(source_id):
     return tf.cast(tf.strings.to_hash_bucket_fast(source_id, 1 << 30), tf.float32) / float(1 << 30)
 
 
+def dense_point_keys(source_id, num_points):
+    """(B, D) stable pseudo-random numbers in [0, 1), one per dense row of each source id."""
+    index = tf.strings.as_string(tf.range(num_points))
+    return _hash_fraction(tf.add(source_id[:, None] + "#", index[None, :]))
+
+
+def select_dense(batch, study):
+    """The study's sparser dense annotation: a subset of each person's annotated points.
+
+    The subset stands for what an annotator would have marked, so it is the same at every step,
+    epoch, run and crop, and spread over the body: points are ranked by a stable hash of
+    (source id, row), never by their order in the record (which follows the image's rows in
+    rendered data and the parts in COCO-DensePose). `fraction_dense` keeps the points whose key is
+    below it, `max_dense_per_person` then the lowest-keyed ones; smaller settings give subsets of
+    larger ones.
+
+    Args:
+      batch: padded, decoded batch with 'source_id' (B,) and 'dense_mask' (B, D) (annotated rows).
+      study: `tfhybrid.config.DataConfig`.
+    """
+    if study.fraction_dense >= 1.0 and study.max_dense_per_person == 0:
+        return batch
+    mask = batch["dense_mask"]
+    keys = dense_point_keys(batch["source_id"], tf.shape(mask)[1])
+    if study.fraction_dense < 1.0:
+        mask = mask * tf.cast(keys < study.fraction_dense, tf.float32)
+    if study.max_dense_per_person > 0:
+        rank = tf.argsort(tf.argsort(tf.where(mask > 0, keys, 2.0), axis=1, stable=True), axis=1, stable=True)
+        mask = mask * tf.cast(rank < study.max_dense_per_person, tf.float32)
+    return {**batch, "dense_mask": mask}
+
+
 def apply_study(batch, study, seed):
-    """The study's knobs on a normalised batch.
+    """The study's other knobs on a normalised batch (the dense subset is `select_dense`'s):
 
       * `applied_fraction_3d`: the fraction of samples of `datasets_3d` that keep their 3D labels
         (SMPL and 3D joints), chosen by a stable hash of the source id: the same samples in every run;
-      * `fraction_dense`: the fraction of each sample's dense points kept (random per step), and
-        `max_dense_per_person` to cap them (e.g. 10-15 points per person);
       * `iuv_input_noise`: Gaussian noise (0..255 scale) on U and V of the IUV input, per step.
 
     Args:
@@ -84,17 +115,11 @@ def apply_study(batch, study, seed):
         drop = in_scope & (_hash_fraction(batch["source_id"]) >= study.applied_fraction_3d)
         for flag in ("has_3d", "has_smpl"):
             out[flag] = tf.where(drop, 0.0, batch[flag])
-    mask = batch["dense_mask"]
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    if study.fraction_dense < 1.0:
-        keep = tf.random.stateless_uniform(tf.shape(mask), seeds[0]) < study.fraction_dense
-        mask = mask * tf.cast(keep, tf.float32)
-    if study.max_dense_per_person > 0:
-        mask = mask * tf.cast(tf.cumsum(mask, axis=1) <= study.max_dense_per_person, tf.float32)
-    out["dense_mask"] = mask
     if study.iuv_input_noise > 0:
+        # The second of two split streams: the one the noise has always drawn, so archived runs replay.
+        noise_seed = tf.random.experimental.stateless_split(seed, 2)[1]
         uv = batch["iuv"][..., 1:]
-        noise = tf.random.stateless_normal(tf.shape(uv), seeds[1], stddev=study.iuv_input_noise * 2.0 / 255.0)
+        noise = tf.random.stateless_normal(tf.shape(uv), noise_seed, stddev=study.iuv_input_noise * 2.0 / 255.0)
         foreground = batch["iuv"][..., :1] > -1.0
         out["iuv"] = tf.concat([batch["iuv"][..., :1],
                                 tf.where(foreground, tf.clip_by_value(uv + noise, -1.0, 1.0), uv)], axis=-1)
@@ -102,7 +127,8 @@ def apply_study(batch, study, seed):
 
 
 def parse_batch(batch, batch_seed, training, augment, study, input_size=None):
-    """Stages 2-5 on one decoded, padded batch; `batch_seed` (2,) int32 seeds its randomness."""
+    """Stages 2-6 on one decoded, padded batch; `batch_seed` (2,) int32 seeds its randomness."""
+    batch = select_dense(batch, study)
     if training:
         batch = augment_lib.augment_batch(batch, augment, batch_seed)
     batch = normalize_batch(batch)
