@@ -380,6 +380,26 @@ def test_dense_subsets_are_fixed_spread_and_nested(records):
         assert np.all(mask <= half[sid][0]) and np.all(half[sid][0] <= full[sid][0])
 
 
+def test_pad_dense_keeps_a_spread_subset_of_long_rows():
+    rows = 300
+    sample = {name: tf.tile(tf.range(rows, dtype=tf.float32)[:, None], [1, width])
+              for name, _, width in schema.DENSE_FIELDS}
+    sample["source_id"] = tf.constant("up-3d/000042")
+    padded = parser.pad_dense(sample, 200)
+    kept = padded["dense_xy"].numpy()[:, 0]
+    assert padded["dense_mask"].numpy().sum() == 200 and len(set(kept)) == 200
+    assert np.all(np.diff(kept) > 0)
+    # Not the first 200 rows: a third of the kept ones lie in the last third of the record.
+    assert 50 < (kept >= 200).sum() < 85 and abs(kept.mean() - 150) < 15
+    for name, _, _ in schema.DENSE_FIELDS:
+        np.testing.assert_array_equal(padded[name].numpy()[:, 0], kept)
+    np.testing.assert_array_equal(parser.pad_dense(sample, 200)["dense_xy"].numpy(), padded["dense_xy"].numpy())
+    short = parser.pad_dense({**sample, **{name: value[:120] for name, value in sample.items() if name != "source_id"}},
+                             200)
+    np.testing.assert_array_equal(short["dense_xy"].numpy()[:120, 0], np.arange(120))
+    assert short["dense_mask"].numpy().sum() == 120
+
+
 def test_iuv_input_noise(records):
     out, _ = records
     full = next(iter(make_dataset(os.path.join(out, "up-3d-*.tfrecord"), 4, training=False)))

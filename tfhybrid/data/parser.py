@@ -16,13 +16,24 @@ from tfhybrid.data import schema
 
 
 def pad_dense(sample, max_dense_points):
-    """Pads (or truncates) one decoded sample's dense rows to D, adding 'dense_mask' (D,)."""
+    """Pads one decoded sample's dense rows to D, adding 'dense_mask' (D,).
+
+    A person with more than D rows keeps D of them spread over the body (the lowest stable keys of
+    `dense_point_keys`), in record order, not the first D (records list points by image row or by part).
+    """
     count = tf.shape(sample["dense_xy"])[0]
     take = tf.minimum(count, max_dense_points)
+
+    def spread():
+        keys = dense_point_keys(sample["source_id"][None], count)[0]
+        return tf.sort(tf.math.top_k(-keys, max_dense_points, sorted=False).indices)
+
+    rows = tf.cond(count > max_dense_points, spread, lambda: tf.range(count))
     pad = max_dense_points - take
     out = dict(sample)
     for name, _, width in schema.DENSE_FIELDS:
-        out[name] = tf.ensure_shape(tf.pad(sample[name][:take], [[0, pad], [0, 0]]), [max_dense_points, width])
+        kept = tf.gather(sample[name], rows)
+        out[name] = tf.ensure_shape(tf.pad(kept, [[0, pad], [0, 0]]), [max_dense_points, width])
     out["dense_mask"] = tf.ensure_shape(tf.pad(tf.ones([take]), [[0, pad]]), [max_dense_points])
     return out
 
