@@ -386,10 +386,12 @@ def plots(experiments, agg, baseline, folder):
                 panel.set_xticks(x, [label for _, label, _ in experiment.columns], rotation=20, fontsize=8)
                 panel.set_title(source)
             axes[0].set_ylabel("PVE (mm)")
-            axes[1].legend(fontsize=8)
-            if mean_pve:
-                axes[0].legend(fontsize=8, loc="lower right")
+            # One legend under both panels: inside a panel it hides the bars it names.
+            handles, labels = axes[0].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
+            bottom = 0.08
         elif experiment.kind == "curve":
+            bottom = 0.0
             fig, axis = plt.subplots(figsize=(6, 4))
             points = [(x, agg.get((experiment.name, experiment.rows[0][0], c), {}).get("PVE"))
                       for c, _, x in experiment.columns if x is not None]
@@ -411,7 +413,7 @@ def plots(experiments, agg, baseline, folder):
         else:
             continue
         fig.suptitle(experiment.title, fontsize=10)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0.0, bottom, 1.0, 1.0))
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=100)
         plt.close(fig)
