@@ -134,3 +134,34 @@ def test_lifting_probe_fits_its_own_people(tiny_records):
     assert "true global rotation" in lines[0]
     mean_pve, lift_pve = (float(line.split()[-3]) for line in lines[1:3])
     assert lift_pve < 0.1 * mean_pve
+
+
+def test_mirror_probe_tells_the_mirrored_body_from_the_true_one(toy):
+    """A prediction equal to the mirrored truth reads as the mirror image, one equal to the truth
+    as the truth; a pose with one arm raised is asymmetric, the zero pose is not (the toy body is
+    symmetric); the summary's fractions, by hand."""
+    from tfhybrid import conventions
+    from tfhybrid.layers import SMPL
+
+    mirror_probe = _tool("mirror_probe")
+    smpl = SMPL(toy.model)
+    pose = np.zeros((2, 72), np.float32)
+    pose[0, 16 * 3 + 2] = -1.2                   # left shoulder about z: one arm raised
+    betas = np.zeros((2, 10), np.float32)
+    mirrored = conventions.reflect_smpl_pose(pose).astype(np.float32)
+    truth = mirror_probe.mirror_errors(smpl, pose, betas, pose, betas)
+    np.testing.assert_allclose(truth["PVE"], 0.0, atol=1e-3)
+    assert truth["asymmetry"][0] > 20.0 and truth["asymmetry"][1] < 1e-3
+    np.testing.assert_allclose(truth["PVE-mirror"], truth["asymmetry"], rtol=1e-5, atol=1e-3)
+    fooled = mirror_probe.mirror_errors(smpl, mirrored, betas, pose, betas)
+    np.testing.assert_allclose(fooled["PVE-mirror"], 0.0, atol=1e-3)
+    np.testing.assert_allclose(fooled["PVE"], truth["asymmetry"], rtol=1e-5, atol=1e-3)
+
+    summary = mirror_probe.summarize({"PVE": [10.0, 80.0, 50.0, 30.0], "PVE-mirror": [40.0, 20.0, 60.0, 5.0],
+                                      "asymmetry": [60.0, 90.0, 70.0, 10.0]}, threshold=50.0)
+    assert summary["samples"] == 4 and summary["asymmetric"] == 3
+    np.testing.assert_allclose(summary["nearer-mirror"], 1 / 3)
+    np.testing.assert_allclose(summary["PVE"], 42.5)
+    np.testing.assert_allclose(summary["PVE-forgiven"], (10 + 20 + 50 + 5) / 4)
+    np.testing.assert_allclose(summary["PVE-asymmetric"], (10 + 80 + 50) / 3)
+    np.testing.assert_allclose(summary["PVE-nearer-mirror"], 80.0)
