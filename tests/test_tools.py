@@ -163,5 +163,7 @@ def test_mirror_probe_tells_the_mirrored_body_from_the_true_one(toy):
     np.testing.assert_allclose(summary["nearer-mirror"], 1 / 3)
     np.testing.assert_allclose(summary["PVE"], 42.5)
     np.testing.assert_allclose(summary["PVE-forgiven"], (10 + 20 + 50 + 5) / 4)
+    np.testing.assert_allclose(summary["asymmetry"], 57.5)
+    np.testing.assert_allclose(summary["side-margin"], (30 - 60 + 10 - 25) / 4)
     np.testing.assert_allclose(summary["PVE-asymmetric"], (10 + 80 + 50) / 3)
     np.testing.assert_allclose(summary["PVE-nearer-mirror"], 80.0)

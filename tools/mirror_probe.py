@@ -41,14 +41,17 @@ def summarize(errors, threshold):
     """The probe's figures from `mirror_errors` over all people.
 
     Returns {'samples', 'PVE', 'PVE-forgiven' (mean of the nearer of the two readings),
-    'asymmetric' (people whose readings differ by more than `threshold` mm), 'nearer-mirror'
-    (the fraction of those nearer the mirror image), 'PVE-asymmetric' and 'PVE-nearer-mirror'
-    (their mean PVE)}.
+    'asymmetry' (mean distance of the mirror image from the truth), 'side-margin' (mean of
+    PVE-mirror - PVE: how much nearer the truth than its mirror image the prediction lies; about
+    0 for a model that cannot tell the sides), 'asymmetric' (people whose mirror image lies more
+    than `threshold` mm from them), 'nearer-mirror' (the fraction of those nearer the mirror
+    image), 'PVE-asymmetric' and 'PVE-nearer-mirror' (their mean PVE)}.
     """
     pve, mirror, asymmetry = (np.asarray(errors[k], np.float64) for k in ("PVE", "PVE-mirror", "asymmetry"))
     asymmetric = asymmetry > threshold
     nearer = asymmetric & (mirror < pve)
     return {"samples": int(pve.size), "PVE": float(pve.mean()), "PVE-forgiven": float(np.minimum(pve, mirror).mean()),
+            "asymmetry": float(asymmetry.mean()), "side-margin": float((mirror - pve).mean()),
             "asymmetric": int(asymmetric.sum()),
             "nearer-mirror": float(nearer.sum() / max(asymmetric.sum(), 1)),
             "PVE-asymmetric": float(pve[asymmetric].mean()) if asymmetric.any() else float("nan"),
@@ -79,7 +82,8 @@ def main(argv):
     del argv
     result = probe(FLAGS.model_dir, FLAGS.data, FLAGS.threshold)
     print(f"{result['samples']} people: PVE {result['PVE']:.1f}, {result['PVE-forgiven']:.1f} with the mirror "
-          f"confusion forgiven")
+          f"confusion forgiven; the mirror image lies {result['asymmetry']:.1f} from the truth, the prediction "
+          f"{result['side-margin']:.1f} nearer the truth than it")
     print(f"{result['asymmetric']} people whose mirror image lies over {FLAGS.threshold:g} mm from them: "
           f"PVE {result['PVE-asymmetric']:.1f}; {100 * result['nearer-mirror']:.1f}% predicted nearer the mirror "
           f"image (PVE {result['PVE-nearer-mirror']:.1f})")
