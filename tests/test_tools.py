@@ -167,3 +167,21 @@ def test_mirror_probe_tells_the_mirrored_body_from_the_true_one(toy):
     np.testing.assert_allclose(summary["side-margin"], (30 - 60 + 10 - 25) / 4)
     np.testing.assert_allclose(summary["PVE-asymmetric"], (10 + 80 + 50) / 3)
     np.testing.assert_allclose(summary["PVE-nearer-mirror"], 80.0)
+
+
+def test_mirror_probe_reads_the_facing_and_the_turned_predictions():
+    """Hand cases: the mean pose's root (pi about x) faces the camera, a half turn about the
+    vertical axis faces away; a prediction a half turn off counts as turned, one 30 degrees off not."""
+    mirror_probe = _tool("mirror_probe")
+    truth = np.zeros((3, 72))
+    truth[:, 0] = np.pi                                  # facing the camera
+    truth[1, :3] = [0.0, 0.0, np.pi]                     # pi about z: upright in the image, facing away
+    predicted = truth.copy()
+    predicted[0, :3] = [0.0, np.pi, 0.0]                 # pi about y: a half turn from pi about x
+    predicted[2, :3] = [np.pi + np.radians(30.0), 0.0, 0.0]
+    readings = mirror_probe.root_readings(predicted, truth)
+    np.testing.assert_allclose(readings["root-error"], [180.0, 0.0, 30.0], atol=1e-6)
+    np.testing.assert_array_equal(readings["facing-away"], [False, True, False])
+    summary = mirror_probe.summarize({"PVE": [1.0, 1.0, 1.0], "PVE-mirror": [1.0, 1.0, 1.0], "asymmetry": [0.0, 0.0, 0.0],
+                                      **readings}, threshold=50.0)
+    np.testing.assert_allclose([summary["root-flipped"], summary["facing-away"]], [1 / 3, 1 / 3])

@@ -37,6 +37,24 @@ def mirror_errors(smpl, pred_pose, pred_betas, gt_pose, gt_betas):
             "asymmetry": mesh_errors(smpl, mirrored, gt_betas, gt_pose, gt_betas)["PVE"]}
 
 
+def root_readings(pred_pose, gt_pose):
+    """Per person: the angle (degrees) between the predicted and the true global rotation, and
+    whether the true body faces away from the camera (its forward axis, SMPL's +z, turned by the
+    root rotation, points into the scene: the camera frame has z forward).
+
+    Args:
+      pred_pose, gt_pose: (B, 72) axis-angle.
+    Returns:
+      {'root-error': (B,), 'facing-away': (B,) bool}.
+    """
+    from scipy.spatial.transform import Rotation
+
+    predicted = Rotation.from_rotvec(np.asarray(pred_pose, np.float64)[:, :3])
+    truth = Rotation.from_rotvec(np.asarray(gt_pose, np.float64)[:, :3])
+    return {"root-error": np.degrees((predicted.inv() * truth).magnitude()),
+            "facing-away": truth.apply([0.0, 0.0, 1.0])[:, 2] > 0}
+
+
 def summarize(errors, threshold):
     """The probe's figures from `mirror_errors` over all people.
 
@@ -45,17 +63,24 @@ def summarize(errors, threshold):
     PVE-mirror - PVE: how much nearer the truth than its mirror image the prediction lies; about
     0 for a model that cannot tell the sides), 'asymmetric' (people whose mirror image lies more
     than `threshold` mm from them), 'nearer-mirror' (the fraction of those nearer the mirror
-    image), 'PVE-asymmetric' and 'PVE-nearer-mirror' (their mean PVE)}.
+    image), 'PVE-asymmetric' and 'PVE-nearer-mirror' (their mean PVE)}; with `root_readings`'
+    entries in `errors` also 'root-flipped' (the fraction whose predicted global rotation lies more
+    than 90 degrees from the truth: the body turned to face the other way) and 'facing-away'.
     """
     pve, mirror, asymmetry = (np.asarray(errors[k], np.float64) for k in ("PVE", "PVE-mirror", "asymmetry"))
     asymmetric = asymmetry > threshold
     nearer = asymmetric & (mirror < pve)
-    return {"samples": int(pve.size), "PVE": float(pve.mean()), "PVE-forgiven": float(np.minimum(pve, mirror).mean()),
-            "asymmetry": float(asymmetry.mean()), "side-margin": float((mirror - pve).mean()),
-            "asymmetric": int(asymmetric.sum()),
-            "nearer-mirror": float(nearer.sum() / max(asymmetric.sum(), 1)),
-            "PVE-asymmetric": float(pve[asymmetric].mean()) if asymmetric.any() else float("nan"),
-            "PVE-nearer-mirror": float(pve[nearer].mean()) if nearer.any() else float("nan")}
+    summary = {"samples": int(pve.size), "PVE": float(pve.mean()),
+               "PVE-forgiven": float(np.minimum(pve, mirror).mean()),
+               "asymmetry": float(asymmetry.mean()), "side-margin": float((mirror - pve).mean()),
+               "asymmetric": int(asymmetric.sum()),
+               "nearer-mirror": float(nearer.sum() / max(asymmetric.sum(), 1)),
+               "PVE-asymmetric": float(pve[asymmetric].mean()) if asymmetric.any() else float("nan"),
+               "PVE-nearer-mirror": float(pve[nearer].mean()) if nearer.any() else float("nan")}
+    if "root-error" in errors:
+        summary["root-flipped"] = float(np.mean(np.asarray(errors["root-error"]) > 90.0))
+        summary["facing-away"] = float(np.mean(errors["facing-away"]))
+    return summary
 
 
 def probe(model_dir, patterns, threshold):
@@ -64,13 +89,15 @@ def probe(model_dir, patterns, threshold):
     from tfhybrid.evaluate import predictions, restore_model
 
     model, _ = restore_model(model_dir)
-    errors = {"PVE": [], "PVE-mirror": [], "asymmetry": []}
+    errors = {"PVE": [], "PVE-mirror": [], "asymmetry": [], "root-error": [], "facing-away": []}
     for batch, out in predictions(model, patterns):
         keep = batch["has_smpl"].numpy() > 0
         if not keep.any():
             continue
-        rows = mirror_errors(model.smpl, out["pose"].numpy()[keep], out["betas"].numpy()[keep],
-                             batch["smpl_pose"].numpy()[keep], batch["smpl_betas"].numpy()[keep])
+        pred_pose, gt_pose = out["pose"].numpy()[keep], batch["smpl_pose"].numpy()[keep]
+        rows = mirror_errors(model.smpl, pred_pose, out["betas"].numpy()[keep], gt_pose,
+                             batch["smpl_betas"].numpy()[keep])
+        rows.update(root_readings(pred_pose, gt_pose))
         for k, v in rows.items():
             errors[k].append(v)
     if not errors["PVE"]:
@@ -87,6 +114,8 @@ def main(argv):
     print(f"{result['asymmetric']} people whose mirror image lies over {FLAGS.threshold:g} mm from them: "
           f"PVE {result['PVE-asymmetric']:.1f}; {100 * result['nearer-mirror']:.1f}% predicted nearer the mirror "
           f"image (PVE {result['PVE-nearer-mirror']:.1f})")
+    print(f"{100 * result['facing-away']:.1f}% face away from the camera; {100 * result['root-flipped']:.1f}% predicted "
+          f"turned over 90 degrees from their global rotation")
     if FLAGS.out:
         from tfhybrid.fileio import write_json
 
