@@ -182,6 +182,6 @@ def test_mirror_probe_reads_the_facing_and_the_turned_predictions():
     readings = mirror_probe.root_readings(predicted, truth)
     np.testing.assert_allclose(readings["root-error"], [180.0, 0.0, 30.0], atol=1e-6)
     np.testing.assert_array_equal(readings["facing-away"], [False, True, False])
-    summary = mirror_probe.summarize({"PVE": [1.0, 1.0, 1.0], "PVE-mirror": [1.0, 1.0, 1.0], "asymmetry": [0.0, 0.0, 0.0],
-                                      **readings}, threshold=50.0)
+    summary = mirror_probe.summarize({"PVE": [1.0, 1.0, 1.0], "PVE-mirror": [1.0, 1.0, 1.0],
+                                      "asymmetry": [0.0, 0.0, 0.0], **readings}, threshold=50.0)
     np.testing.assert_allclose([summary["root-flipped"], summary["facing-away"]], [1 / 3, 1 / 3])

@@ -114,12 +114,13 @@ def main(argv):
     print(f"{result['asymmetric']} people whose mirror image lies over {FLAGS.threshold:g} mm from them: "
           f"PVE {result['PVE-asymmetric']:.1f}; {100 * result['nearer-mirror']:.1f}% predicted nearer the mirror "
           f"image (PVE {result['PVE-nearer-mirror']:.1f})")
-    print(f"{100 * result['facing-away']:.1f}% face away from the camera; {100 * result['root-flipped']:.1f}% predicted "
-          f"turned over 90 degrees from their global rotation")
+    print(f"{100 * result['facing-away']:.1f}% face away from the camera; {100 * result['root-flipped']:.1f}% "
+          f"predicted turned over 90 degrees from their global rotation")
     if FLAGS.out:
         from tfhybrid.fileio import write_json
 
-        write_json(FLAGS.out, {"model_dir": FLAGS.model_dir, "data": FLAGS.data, "threshold": FLAGS.threshold, **result})
+        write_json(FLAGS.out, {"model_dir": FLAGS.model_dir, "data": FLAGS.data, "threshold": FLAGS.threshold,
+                               **result})
 
 
 if __name__ == "__main__":
