@@ -117,10 +117,12 @@ def main(argv):
     print(f"{100 * result['facing-away']:.1f}% face away from the camera; {100 * result['root-flipped']:.1f}% "
           f"predicted turned over 90 degrees from their global rotation")
     if FLAGS.out:
+        from tfhybrid.config import load_run_config
         from tfhybrid.fileio import write_json
 
-        write_json(FLAGS.out, {"model_dir": FLAGS.model_dir, "data": FLAGS.data, "threshold": FLAGS.threshold,
-                               **result})
+        # The probed run's flags travel with the figures: its model folder is not archived.
+        write_json(FLAGS.out, {"model_dir": FLAGS.model_dir, "flags": load_run_config(FLAGS.model_dir).to_flat(),
+                               "data": FLAGS.data, "threshold": FLAGS.threshold, **result})
 
 
 if __name__ == "__main__":
